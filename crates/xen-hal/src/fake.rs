@@ -1,0 +1,274 @@
+//! Fakes of the OS capabilities for host tests (enabled by the `test-utils` feature).
+//!
+//! The fake hypervisor with Xen's semantics lives in the `xen-sim` crate; the fakes here are
+//! the plain OS services: pages, port I/O and time.
+
+use alloc::alloc::{alloc_zeroed, dealloc, Layout};
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
+use core::ptr::NonNull;
+
+use crate::error::AllocError;
+use crate::memory::{PageAllocator, PageRange, PAGE_SHIFT, PAGE_SIZE};
+use crate::port_io::PortIo;
+use crate::shared::SharedMemory;
+use crate::time::{Clock, Instant};
+use crate::types::Pfn;
+
+/// Page-aligned, zeroed pages on the heap, freed on drop. Their fake frame number is the
+/// address shifted by [`PAGE_SHIFT`], so it is unique for as long as they live.
+pub struct HeapPages {
+    base: NonNull<u8>,
+    count: usize,
+}
+
+// SAFETY: `HeapPages` owns its allocation exclusively; access goes through `SharedMemory`,
+// which only uses volatile and atomic operations.
+unsafe impl Send for HeapPages {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for HeapPages {}
+
+impl HeapPages {
+    fn layout(count: usize) -> Result<Layout, AllocError> {
+        let size = count.checked_mul(PAGE_SIZE).ok_or(AllocError)?;
+        Layout::from_size_align(size.max(PAGE_SIZE), PAGE_SIZE).map_err(|_| AllocError)
+    }
+
+    /// Allocates `count` zeroed pages.
+    pub fn new(count: usize) -> Result<Self, AllocError> {
+        let layout = Self::layout(count)?;
+        // SAFETY: `layout` has a non-zero size (at least one page).
+        let ptr = unsafe { alloc_zeroed(layout) };
+        let base = NonNull::new(ptr).ok_or(AllocError)?;
+        Ok(HeapPages { base, count })
+    }
+
+    /// The pages as shared memory, valid while `self` lives.
+    pub fn memory(&self) -> SharedMemory {
+        // SAFETY: the allocation is `count` pages long, owned by `self`, and only reached through
+        // `SharedMemory` windows, which the caller uses while `self` lives.
+        unsafe { SharedMemory::new(self.base, self.count * PAGE_SIZE) }
+    }
+
+    /// The fake frame number of the first page.
+    pub fn pfn(&self) -> Pfn {
+        Pfn(self.base.as_ptr() as u64 >> PAGE_SHIFT)
+    }
+
+    /// The pages as a [`PageRange`].
+    pub fn range(&self) -> PageRange {
+        PageRange {
+            memory: self.memory(),
+            pfn: self.pfn(),
+            count: self.count,
+        }
+    }
+}
+
+impl Drop for HeapPages {
+    fn drop(&mut self) {
+        if let Ok(layout) = Self::layout(self.count) {
+            // SAFETY: allocated in `new` with this same layout, freed once here.
+            unsafe { dealloc(self.base.as_ptr(), layout) };
+        }
+    }
+}
+
+/// A page allocator over the heap that counts what is outstanding and can be told to fail.
+#[derive(Default)]
+pub struct FakePageAllocator {
+    live: RefCell<BTreeMap<u64, HeapPages>>,
+    fail_after: Cell<Option<usize>>,
+}
+
+impl FakePageAllocator {
+    /// A new allocator with nothing outstanding.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of allocations not yet freed (leak checks).
+    pub fn outstanding(&self) -> usize {
+        self.live.borrow().len()
+    }
+
+    /// Makes every allocation after the next `n` fail (fallible-allocation tests).
+    pub fn fail_after(&self, n: usize) {
+        self.fail_after.set(Some(n));
+    }
+
+    /// Finds the live allocation holding frame `pfn` and returns a one-page window onto it
+    /// (the simulator's way of "mapping" a guest frame).
+    pub fn frame(&self, pfn: Pfn) -> Option<SharedMemory> {
+        let live = self.live.borrow();
+        let (_, pages) = live.range(..=pfn.0).next_back()?;
+        let index = usize::try_from(pfn.0 - pages.pfn().0).ok()?;
+        if index >= pages.count {
+            return None;
+        }
+        pages.memory().window(index * PAGE_SIZE, PAGE_SIZE).ok()
+    }
+}
+
+impl PageAllocator for FakePageAllocator {
+    fn alloc_pages(&self, count: usize) -> Result<PageRange, AllocError> {
+        if let Some(n) = self.fail_after.get() {
+            if n == 0 {
+                return Err(AllocError);
+            }
+            self.fail_after.set(Some(n - 1));
+        }
+        if count == 0 {
+            return Err(AllocError);
+        }
+        let pages = HeapPages::new(count)?;
+        let range = pages.range();
+        self.live.borrow_mut().insert(range.pfn.0, pages);
+        Ok(range)
+    }
+
+    unsafe fn free_pages(&self, range: PageRange) {
+        self.live.borrow_mut().remove(&range.pfn.0);
+    }
+}
+
+/// Port I/O that records writes and answers reads from a script (or a default per port).
+#[derive(Default)]
+pub struct FakePortIo {
+    reads: RefCell<BTreeMap<u16, VecDeque<u32>>>,
+    defaults: RefCell<BTreeMap<u16, u32>>,
+    writes: RefCell<Vec<(u16, u32, u8)>>,
+}
+
+impl FakePortIo {
+    /// A port space where every read returns all ones (no device), as on real hardware.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every read of `port` returns `value` unless a queued value is pending.
+    pub fn set_default(&self, port: u16, value: u32) {
+        self.defaults.borrow_mut().insert(port, value);
+    }
+
+    /// The next read of `port` returns `value`.
+    pub fn queue_read(&self, port: u16, value: u32) {
+        self.reads
+            .borrow_mut()
+            .entry(port)
+            .or_default()
+            .push_back(value);
+    }
+
+    /// Writes so far, as (port, value, width in bytes).
+    pub fn writes(&self) -> Vec<(u16, u32, u8)> {
+        self.writes.borrow().clone()
+    }
+
+    fn read(&self, port: u16, mask: u32) -> u32 {
+        let queued = self
+            .reads
+            .borrow_mut()
+            .get_mut(&port)
+            .and_then(|q| q.pop_front());
+        let value = queued
+            .or_else(|| self.defaults.borrow().get(&port).copied())
+            .unwrap_or(u32::MAX);
+        value & mask
+    }
+}
+
+impl PortIo for FakePortIo {
+    fn read_u8(&self, port: u16) -> u8 {
+        self.read(port, 0xFF) as u8
+    }
+    fn read_u16(&self, port: u16) -> u16 {
+        self.read(port, 0xFFFF) as u16
+    }
+    fn read_u32(&self, port: u16) -> u32 {
+        self.read(port, u32::MAX)
+    }
+    fn write_u8(&self, port: u16, value: u8) {
+        self.writes.borrow_mut().push((port, u32::from(value), 1));
+    }
+    fn write_u16(&self, port: u16, value: u16) {
+        self.writes.borrow_mut().push((port, u32::from(value), 2));
+    }
+    fn write_u32(&self, port: u16, value: u32) {
+        self.writes.borrow_mut().push((port, value, 4));
+    }
+}
+
+/// A clock that only moves when told to, or by the time a caller stalls.
+#[derive(Default)]
+pub struct FakeClock {
+    now: Cell<u64>,
+}
+
+impl FakeClock {
+    /// A clock at time zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Moves the clock forward by `ns`.
+    pub fn advance_ns(&self, ns: u64) {
+        self.now.set(self.now.get().saturating_add(ns));
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> Instant {
+        Instant(self.now.get())
+    }
+    fn stall_us(&self, us: u32) {
+        self.advance_ns(u64::from(us) * 1000);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::OwnedPages;
+
+    #[test]
+    fn allocator_tracks_and_frees_pages() {
+        let allocator = FakePageAllocator::new();
+        {
+            let pages = OwnedPages::new(&allocator, 3).unwrap();
+            assert_eq!(allocator.outstanding(), 1);
+            let second = allocator.frame(Pfn(pages.pfn().0 + 2)).unwrap();
+            second.write_u8(5, 0xAB).unwrap();
+            assert_eq!(pages.memory().read_u8(2 * PAGE_SIZE + 5), Ok(0xAB));
+            assert!(allocator.frame(Pfn(pages.pfn().0 + 3)).is_none());
+        }
+        assert_eq!(allocator.outstanding(), 0);
+        allocator.fail_after(1);
+        assert!(allocator.alloc_pages(1).is_ok());
+        assert_eq!(allocator.alloc_pages(1).err(), Some(AllocError));
+    }
+
+    #[test]
+    fn port_io_scripts_reads_and_records_writes() {
+        let io = FakePortIo::new();
+        assert_eq!(io.read_u16(0x10), 0xFFFF);
+        io.set_default(0x10, 0x49d2);
+        io.queue_read(0x12, 1);
+        assert_eq!(io.read_u16(0x10), 0x49d2);
+        assert_eq!(io.read_u8(0x12), 1);
+        assert_eq!(io.read_u8(0x12), 0xFF);
+        io.write_u16(0x10, 3);
+        assert_eq!(io.writes(), alloc::vec![(0x10, 3, 2)]);
+    }
+
+    #[test]
+    fn clock_moves_by_stalls() {
+        let clock = FakeClock::new();
+        let deadline = clock.now().after_ms(1);
+        clock.stall_us(999);
+        assert!(clock.now() < deadline);
+        clock.stall_us(1);
+        assert!(clock.now() >= deadline);
+    }
+}

@@ -1,0 +1,3 @@
+//! The Xen public ABI. (Being written: see the foundation issue.)
+#![no_std]
+#![forbid(unsafe_code)]
