@@ -10,7 +10,7 @@ use core::cell::{Cell, RefCell};
 use core::ptr::NonNull;
 
 use crate::error::AllocError;
-use crate::memory::{PageAllocator, PageRange, PAGE_SHIFT, PAGE_SIZE};
+use crate::memory::{MapError, PageAllocator, PageRange, PhysicalMapper, PAGE_SHIFT, PAGE_SIZE};
 use crate::port_io::PortIo;
 use crate::shared::SharedMemory;
 use crate::time::{Clock, Instant};
@@ -101,14 +101,30 @@ impl FakePageAllocator {
     /// Finds the live allocation holding frame `pfn` and returns a one-page window onto it
     /// (the simulator's way of "mapping" a guest frame).
     pub fn frame(&self, pfn: Pfn) -> Option<SharedMemory> {
+        self.frames(pfn, 1)
+    }
+
+    /// A window onto `count` frames from `pfn`, if one live allocation holds them all.
+    pub fn frames(&self, pfn: Pfn, count: usize) -> Option<SharedMemory> {
         let live = self.live.borrow();
         let (_, pages) = live.range(..=pfn.0).next_back()?;
         let index = usize::try_from(pfn.0 - pages.pfn().0).ok()?;
-        if index >= pages.count {
+        if count == 0 || index.checked_add(count)? > pages.count {
             return None;
         }
-        pages.memory().window(index * PAGE_SIZE, PAGE_SIZE).ok()
+        pages
+            .memory()
+            .window(index * PAGE_SIZE, count * PAGE_SIZE)
+            .ok()
     }
+}
+
+impl PhysicalMapper for FakePageAllocator {
+    fn map_frames(&self, pfn: Pfn, count: usize) -> Result<SharedMemory, MapError> {
+        self.frames(pfn, count).ok_or(MapError::NoSuchFrames)
+    }
+
+    unsafe fn unmap_frames(&self, _memory: SharedMemory) {}
 }
 
 impl PageAllocator for FakePageAllocator {
@@ -242,6 +258,11 @@ mod tests {
             second.write_u8(5, 0xAB).unwrap();
             assert_eq!(pages.memory().read_u8(2 * PAGE_SIZE + 5), Ok(0xAB));
             assert!(allocator.frame(Pfn(pages.pfn().0 + 3)).is_none());
+            assert!(allocator.map_frames(Pfn(pages.pfn().0 + 1), 2).is_ok());
+            assert_eq!(
+                allocator.map_frames(Pfn(pages.pfn().0 + 1), 3).err(),
+                Some(MapError::NoSuchFrames)
+            );
         }
         assert_eq!(allocator.outstanding(), 0);
         allocator.fail_after(1);

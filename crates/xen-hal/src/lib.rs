@@ -21,7 +21,9 @@ pub mod fake;
 
 pub use error::{AllocError, OutOfBounds, XenError};
 pub use hypervisor::{EventChannelStatus, GrantTableSize, Hypervisor, XenVersion};
-pub use memory::{OwnedPages, PageAllocator, PageRange, PAGE_SHIFT, PAGE_SIZE};
+pub use memory::{
+    MapError, OwnedPages, PageAllocator, PageRange, PhysicalMapper, PAGE_SHIFT, PAGE_SIZE,
+};
 pub use port_io::PortIo;
 pub use shared::SharedMemory;
 pub use time::{Clock, Instant};

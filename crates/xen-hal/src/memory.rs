@@ -88,3 +88,25 @@ impl<A: PageAllocator> PageAllocator for &A {
         unsafe { (**self).free_pages(range) }
     }
 }
+
+/// A failure to map guest frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// The frames are not RAM or MMIO the OS can map (or not known to a fake).
+    NoSuchFrames,
+    /// The OS ran out of address space or memory.
+    OutOfResources,
+}
+
+/// Access to guest frames by number: the xenstore and console rings named by HVM params, the
+/// Xen platform device's memory BAR (`MmMapIoSpace` on Windows, the identity map in the test guest).
+pub trait PhysicalMapper {
+    /// Maps `count` frames starting at `pfn`, cached, as shared memory.
+    fn map_frames(&self, pfn: Pfn, count: usize) -> Result<SharedMemory, MapError>;
+    /// Unmaps frames mapped by [`PhysicalMapper::map_frames`].
+    ///
+    /// # Safety
+    /// `memory` came from `map_frames` of this mapper, is unmapped once, and no window onto it
+    /// is used afterwards.
+    unsafe fn unmap_frames(&self, memory: SharedMemory);
+}
