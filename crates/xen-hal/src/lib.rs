@@ -28,3 +28,6 @@ pub use port_io::PortIo;
 pub use shared::SharedMemory;
 pub use time::{Clock, Instant};
 pub use types::{DomainId, EventChannelPort, GrantRef, Pfn, VcpuId};
+
+#[cfg(any(test, feature = "test-utils"))]
+pub mod fake_hypervisor;
