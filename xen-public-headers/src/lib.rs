@@ -16,6 +16,7 @@ pub mod event_channel;
 pub mod features;
 pub mod grant_table;
 pub mod hvm;
+pub mod io;
 pub mod memory;
 pub mod sched;
 pub mod version;

@@ -199,7 +199,7 @@ macro_rules! structs {
         #[allow(unused_mut)]
         let mut fields = Vec::new();
         $(fields.push(FieldProbe {
-            name: stringify!($f),
+            name: stringify!($f).trim_start_matches("r#"),
             c_name: c_or!(stringify!($f) $(, $cf)?),
             offset: offset_of!(T, $f),
             size: field_size(|s: &T| &s.$f),
@@ -368,8 +368,64 @@ fn probe_table() -> Table {
         XENFEAT_linux_rsdp_unrestricted, XENFEAT_not_direct_mapped, XENFEAT_direct_mapped,
         XENFEAT_NR_SUBMAPS);
 
+    // io/ring.h
+    aliases!(t, io::ring: RING_IDX);
+    consts!(t, io::ring: XEN_PAGE_SHIFT);
+    structs!(t, io::ring: sring_header as "struct blkif_sring"
+        size "offsetof(struct blkif_sring, ring)" {
+        req_prod, req_event, rsp_prod, rsp_event, pvt [union], __pad
+    });
+    for entry in PROBE_RING_ENTRY_SIZES {
+        for pages in [1usize, 2, 3, 4, 8, 16, 32] {
+            t.ring_sizes.push((
+                format!("const_ring_size({pages},{entry})"),
+                format!("__CONST_RING_SIZE(probe{entry}, {pages} * 4096)"),
+                i128::from(xen_public_headers::io::ring::const_ring_size(pages, entry)),
+            ));
+        }
+    }
+
+    // io/xs_wire.h
+    consts!(t, io::xs_wire: XS_CONTROL, XS_DEBUG, XS_DIRECTORY, XS_READ, XS_GET_PERMS,
+        XS_WATCH, XS_UNWATCH, XS_TRANSACTION_START, XS_TRANSACTION_END, XS_INTRODUCE,
+        XS_RELEASE, XS_GET_DOMAIN_PATH, XS_WRITE, XS_MKDIR, XS_RM, XS_SET_PERMS,
+        XS_WATCH_EVENT, XS_ERROR, XS_IS_DOMAIN_INTRODUCED, XS_RESUME, XS_SET_TARGET,
+        XS_RESET_WATCHES, XS_DIRECTORY_PART, XS_TYPE_COUNT, XS_INVALID, XS_WATCH_PATH,
+        XS_WATCH_TOKEN, XS_WRITE_NONE, XS_WRITE_CREATE, XS_WRITE_CREATE_EXCL, xsd_errors,
+        XENSTORE_RING_SIZE, XENSTORE_PAYLOAD_MAX, XENSTORE_ABS_PATH_MAX,
+        XENSTORE_REL_PATH_MAX, XENSTORE_SERVER_FEATURE_RECONNECTION,
+        XENSTORE_SERVER_FEATURE_ERROR, XENSTORE_CONNECTED, XENSTORE_RECONNECT,
+        XENSTORE_ERROR_NONE, XENSTORE_ERROR_COMM, XENSTORE_ERROR_RINGIDX,
+        XENSTORE_ERROR_PROTO);
+    aliases!(t, io::xs_wire: XENSTORE_RING_IDX);
+    structs!(t, io::xs_wire: xsd_sockmsg { r#type = "type", req_id, tx_id, len });
+    structs!(t, io::xs_wire: xenstore_domain_interface {
+        req, rsp, req_cons, req_prod, rsp_cons, rsp_prod, server_features, connection, error
+    });
+
+    // io/xenbus.h
+    aliases!(t, io::xenbus: XenbusState);
+    consts!(t, io::xenbus: XenbusStateUnknown, XenbusStateInitialising, XenbusStateInitWait,
+        XenbusStateInitialised, XenbusStateConnected, XenbusStateClosing, XenbusStateClosed,
+        XenbusStateReconfiguring, XenbusStateReconfigured);
+
+    // io/console.h
+    aliases!(t, io::console: XENCONS_RING_IDX);
+    structs!(t, io::console: xencons_interface {
+        r#in = "in", out, in_cons, in_prod, out_cons, out_prod
+    });
+
+    // io/protocols.h
+    consts!(t, io::protocols: XEN_IO_PROTO_ABI_X86_32, XEN_IO_PROTO_ABI_X86_64,
+        XEN_IO_PROTO_ABI_ARM, XEN_IO_PROTO_ABI_NATIVE);
+
     t
 }
+
+/// Entry sizes of the synthetic `PROBE_RING`s in the C prelude.
+const PROBE_RING_ENTRY_SIZES: [usize; 15] = [
+    1, 3, 8, 12, 16, 24, 36, 64, 112, 200, 1000, 2016, 4032, 4033, 5000,
+];
 
 const C_PRELUDE: &str = r#"
 #include <stddef.h>
@@ -389,6 +445,21 @@ const C_PRELUDE: &str = r#"
 #include <xen/sched.h>
 #include <xen/version.h>
 #include <xen/features.h>
+#include <errno.h>
+#include <xen/io/ring.h>
+#include <xen/io/xs_wire.h>
+#include <xen/io/xenbus.h>
+#include <xen/io/console.h>
+#include <xen/io/protocols.h>
+#include <xen/io/blkif.h>
+
+/* Rings of synthetic entry sizes, to compare __CONST_RING_SIZE with the Rust const fn. */
+#define PROBE_RING(n) \
+    struct probe_entry_##n { char bytes[n]; }; \
+    DEFINE_RING_TYPES(probe##n, struct probe_entry_##n, struct probe_entry_##n);
+PROBE_RING(1) PROBE_RING(3) PROBE_RING(8) PROBE_RING(12) PROBE_RING(16) PROBE_RING(24)
+PROBE_RING(36) PROBE_RING(64) PROBE_RING(112) PROBE_RING(200) PROBE_RING(1000)
+PROBE_RING(2016) PROBE_RING(4032) PROBE_RING(4033) PROBE_RING(5000)
 
 static void print_int(const char *key, int negative, unsigned long long magnitude)
 {
@@ -649,7 +720,7 @@ fn scan_sources() -> BTreeSet<String> {
                 if line.starts_with('}') {
                     current_struct = None;
                 } else if let Some(rest) = line.strip_prefix("pub ") {
-                    let field = ident(rest);
+                    let field = ident(rest.trim_start_matches("r#"));
                     if !field.starts_with("_pad") {
                         items.insert(format!("field:{module}::{name}.{field}"));
                     }
