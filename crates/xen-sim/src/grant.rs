@@ -204,7 +204,8 @@ impl Hv {
             }
             None => {
                 Self::pin_entry(&entry, mapper, readonly, true)?;
-                let frame = entry.load_u32(4, std::sync::atomic::Ordering::SeqCst);
+                let frame =
+                    entry.load_u32(abi::GRANT_ENTRY_FRAME, std::sync::atomic::Ordering::SeqCst);
                 let frame = Pfn(u64::from(frame.unwrap_or(0)));
                 let exists = self
                     .domain(granter)

@@ -126,7 +126,7 @@ impl Domain {
             self.ports[free] = state;
             return Ok(EventChannelPort(free as u32));
         }
-        if self.ports.len() >= abi::EVTCHN_2L_NR_CHANNELS as usize {
+        if self.ports.len() >= abi::EVTCHN_2L_NR_CHANNELS {
             return Err(XenError::ENOSPC);
         }
         self.ports.push(state);

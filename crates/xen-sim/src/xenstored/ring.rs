@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 
 use xen_hal::{DomainId, EventChannelPort, Pfn, SharedMemory};
+use zerocopy::{FromBytes, IntoBytes};
 
 use super::{ConnId, Perm, Perms, StoreError, Xenstored};
 use crate::abi;
@@ -77,10 +78,14 @@ fn nul_list<S: AsRef<str>>(items: &[S]) -> Vec<u8> {
 
 /// Encodes a message: `xsd_sockmsg` header (type, req_id, tx_id, len) and payload.
 pub fn encode(ty: u32, req_id: u32, tx_id: u32, payload: &[u8]) -> Vec<u8> {
+    let header = abi::xsd_sockmsg {
+        r#type: ty,
+        req_id,
+        tx_id,
+        len: payload.len() as u32,
+    };
     let mut out = Vec::with_capacity(abi::XSD_SOCKMSG_SIZE + payload.len());
-    for word in [ty, req_id, tx_id, payload.len() as u32] {
-        out.extend_from_slice(&word.to_le_bytes());
-    }
+    out.extend_from_slice(header.as_bytes());
     out.extend_from_slice(payload);
     out
 }
@@ -246,14 +251,14 @@ impl Xenstored {
             .load_u32(abi::XS_RING_REQ_PROD, Ordering::Acquire)
             .map_err(bad)?;
         let avail = prod.wrapping_sub(cons);
-        if avail > abi::XENSTORE_RING_SIZE {
+        if avail > abi::XS_RING_BYTES {
             return Err(format!(
                 "request producer {prod} runs {avail} bytes ahead of {cons}"
             ));
         }
         let mut bytes = vec![0u8; avail as usize];
         for (i, byte) in bytes.iter_mut().enumerate() {
-            let index = (cons.wrapping_add(i as u32) % abi::XENSTORE_RING_SIZE) as usize;
+            let index = (cons.wrapping_add(i as u32) % abi::XS_RING_BYTES) as usize;
             *byte = page.read_u8(abi::XS_RING_REQ + index).map_err(bad)?;
         }
         page.store_u32(abi::XS_RING_REQ_CONS, prod, Ordering::Release)
@@ -273,13 +278,12 @@ impl Xenstored {
             if r.input.len() < abi::XSD_SOCKMSG_SIZE {
                 return Ok(served);
             }
-            let word = |i: usize| {
-                let mut w = [0u8; 4];
-                w.copy_from_slice(&r.input[i * 4..i * 4 + 4]);
-                u32::from_le_bytes(w)
+            let Ok(header) = abi::xsd_sockmsg::read_from_bytes(&r.input[..abi::XSD_SOCKMSG_SIZE])
+            else {
+                return Ok(served);
             };
-            let (ty, req_id, tx_id, len) = (word(0), word(1), word(2), word(3));
-            if len > abi::XENSTORE_PAYLOAD_MAX {
+            let (ty, req_id, tx_id, len) = (header.r#type, header.req_id, header.tx_id, header.len);
+            if len > abi::XS_PAYLOAD_MAX {
                 return Err(format!("request payload of {len} bytes"));
             }
             let total = abi::XSD_SOCKMSG_SIZE + len as usize;
@@ -297,7 +301,7 @@ impl Xenstored {
             };
             let reply = self.dispatch(id, &request);
             let mut bytes = match reply {
-                Ok(payload) if payload.len() <= abi::XENSTORE_PAYLOAD_MAX as usize => {
+                Ok(payload) if payload.len() <= abi::XENSTORE_PAYLOAD_MAX => {
                     encode(request.ty, request.req_id, request.tx_id, &payload)
                 }
                 Ok(_) => encode(abi::XS_ERROR, req_id, tx_id, b"E2BIG\0"),
@@ -347,14 +351,14 @@ impl Xenstored {
             .load_u32(abi::XS_RING_RSP_PROD, Ordering::SeqCst)
             .map_err(bad)?;
         let used = prod.wrapping_sub(cons);
-        if used > abi::XENSTORE_RING_SIZE {
+        if used > abi::XS_RING_BYTES {
             return Err(format!(
                 "reply consumer {cons} is {used} bytes behind {prod}"
             ));
         }
-        let n = ((abi::XENSTORE_RING_SIZE - used) as usize).min(r.output.len());
+        let n = ((abi::XS_RING_BYTES - used) as usize).min(r.output.len());
         for i in 0..n {
-            let index = (prod.wrapping_add(i as u32) % abi::XENSTORE_RING_SIZE) as usize;
+            let index = (prod.wrapping_add(i as u32) % abi::XS_RING_BYTES) as usize;
             let byte = r.output.pop_front().unwrap_or(0);
             page.write_u8(abi::XS_RING_RSP + index, byte).map_err(bad)?;
         }
@@ -390,7 +394,7 @@ impl Xenstored {
                 let mut out = format!("{generation}").into_bytes();
                 out.push(0);
                 let rest = children.get(offset..).ok_or(StoreError::EINVAL)?;
-                let room = abi::XENSTORE_PAYLOAD_MAX as usize - out.len() - 1;
+                let room = abi::XENSTORE_PAYLOAD_MAX - out.len() - 1;
                 if rest.len() <= room {
                     out.extend_from_slice(rest);
                     out.push(0);
