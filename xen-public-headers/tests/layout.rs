@@ -419,6 +419,60 @@ fn probe_table() -> Table {
     consts!(t, io::protocols: XEN_IO_PROTO_ABI_X86_32, XEN_IO_PROTO_ABI_X86_64,
         XEN_IO_PROTO_ABI_ARM, XEN_IO_PROTO_ABI_NATIVE);
 
+    // io/blkif.h
+    aliases!(t, io::blkif: blkif_vdev_t, blkif_sector_t);
+    consts!(t, io::blkif: BLKIF_OP_READ, BLKIF_OP_WRITE, BLKIF_OP_WRITE_BARRIER,
+        BLKIF_OP_FLUSH_DISKCACHE, BLKIF_OP_RESERVED_1, BLKIF_OP_DISCARD, BLKIF_OP_INDIRECT,
+        BLKIF_MAX_SEGMENTS_PER_REQUEST, BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST,
+        BLKIF_DISCARD_SECURE, BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY,
+        VDISK_CDROM, VDISK_REMOVABLE, VDISK_READONLY,
+        BLKIF_RING_ENTRY_SIZE = "sizeof(union blkif_sring_entry)",
+        BLKIF_RING_SIZE = "__CONST_RING_SIZE(blkif, 4096)");
+    structs!(t, io::blkif: blkif_request_segment { gref, first_sect, last_sect });
+    structs!(t, io::blkif: blkif_request {
+        operation, nr_segments, handle, id, sector_number, seg
+    });
+    structs!(t, io::blkif: blkif_request_discard {
+        operation, flag, handle, id, sector_number, nr_sectors
+    });
+    structs!(t, io::blkif: blkif_request_indirect {
+        operation, indirect_op, nr_segments, id, sector_number, handle, indirect_grefs
+    });
+    structs!(t, io::blkif: blkif_response { id, operation, status });
+
+    // io/netif.h
+    consts!(t, io::netif: XEN_NETIF_NR_SLOTS_MIN, XEN_NETIF_MAX_TX_SIZE, NETTXF_csum_blank,
+        NETTXF_data_validated, NETTXF_more_data, NETTXF_extra_info, NETRXF_data_validated,
+        NETRXF_csum_blank, NETRXF_more_data, NETRXF_extra_info, NETRXF_gso_prefix,
+        XEN_NETIF_EXTRA_TYPE_NONE, XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_EXTRA_TYPE_MCAST_ADD,
+        XEN_NETIF_EXTRA_TYPE_MCAST_DEL, XEN_NETIF_EXTRA_TYPE_HASH, XEN_NETIF_EXTRA_TYPE_MAX,
+        XEN_NETIF_EXTRA_FLAG_MORE, XEN_NETIF_GSO_TYPE_NONE, XEN_NETIF_GSO_TYPE_TCPV4,
+        XEN_NETIF_GSO_TYPE_TCPV6, _XEN_NETIF_CTRL_HASH_TYPE_IPV4, XEN_NETIF_CTRL_HASH_TYPE_IPV4,
+        _XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP, XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP,
+        _XEN_NETIF_CTRL_HASH_TYPE_IPV6, XEN_NETIF_CTRL_HASH_TYPE_IPV6,
+        _XEN_NETIF_CTRL_HASH_TYPE_IPV6_TCP, XEN_NETIF_CTRL_HASH_TYPE_IPV6_TCP,
+        XEN_NETIF_CTRL_HASH_ALGORITHM_NONE, XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ,
+        NETIF_RSP_DROPPED, NETIF_RSP_ERROR, NETIF_RSP_OKAY, NETIF_RSP_NULL,
+        XEN_NETIF_TX_RING_ENTRY_SIZE = "sizeof(union netif_tx_sring_entry)",
+        XEN_NETIF_RX_RING_ENTRY_SIZE = "sizeof(union netif_rx_sring_entry)",
+        XEN_NETIF_TX_RING_SIZE = "__CONST_RING_SIZE(netif_tx, 4096)",
+        XEN_NETIF_RX_RING_SIZE = "__CONST_RING_SIZE(netif_rx, 4096)");
+    structs!(t, io::netif: netif_tx_request { gref, offset, flags, id, size });
+    structs!(t, io::netif: netif_tx_response { id, status });
+    structs!(t, io::netif: netif_rx_request { id, pad, gref });
+    structs!(t, io::netif: netif_rx_response { id, offset, flags, status });
+    structs!(t, io::netif: netif_extra_info { r#type = "type", flags, u [union] });
+    structs!(t, io::netif: netif_extra_info_gso
+        as "__typeof__(((struct netif_extra_info *)0)->u.gso)" {
+        size, r#type = "type", pad, features
+    });
+    structs!(t, io::netif: netif_extra_info_mcast
+        as "__typeof__(((struct netif_extra_info *)0)->u.mcast)" { addr });
+    structs!(t, io::netif: netif_extra_info_hash
+        as "__typeof__(((struct netif_extra_info *)0)->u.hash)" {
+        r#type = "type", algorithm, value
+    });
+
     t
 }
 
@@ -452,6 +506,7 @@ const C_PRELUDE: &str = r#"
 #include <xen/io/console.h>
 #include <xen/io/protocols.h>
 #include <xen/io/blkif.h>
+#include <xen/io/netif.h>
 
 /* Rings of synthetic entry sizes, to compare __CONST_RING_SIZE with the Rust const fn. */
 #define PROBE_RING(n) \
