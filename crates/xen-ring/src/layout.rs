@@ -1,0 +1,215 @@
+//! The layout of a shared ring: header offsets, entry size and count.
+
+use core::mem::{align_of, size_of};
+use core::sync::atomic::Ordering;
+
+use xen_hal::{SharedMemory, PAGE_SIZE};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+use crate::error::RingError;
+
+/// A type that can travel through a ring: plain data with no padding or invalid bit patterns.
+pub trait RingEntry: FromBytes + IntoBytes + Immutable + KnownLayout {}
+
+impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingEntry for T {}
+
+/// Offset of `req_prod` in the shared header.
+pub const REQ_PROD: usize = 0;
+/// Offset of `req_event` in the shared header.
+pub const REQ_EVENT: usize = 4;
+/// Offset of `rsp_prod` in the shared header.
+pub const RSP_PROD: usize = 8;
+/// Offset of `rsp_event` in the shared header.
+pub const RSP_EVENT: usize = 12;
+/// Size of the shared header (four indices and padding); the entries start here.
+pub const HEADER_SIZE: usize = 64;
+
+/// The largest ring page order accepted by [`RingLayout::for_order`] (16 pages), as Linux's
+/// `XENBUS_MAX_RING_GRANT_ORDER`.
+pub const MAX_RING_PAGE_ORDER: u32 = 4;
+
+/// Where the entries of a ring lie and how many there are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingLayout {
+    entries: u32,
+    entry_size: usize,
+    bytes: usize,
+}
+
+impl RingLayout {
+    /// The layout of a ring of `Req`/`Rsp` entries in a region of `bytes` bytes: as many entries
+    /// of `max(size_of Req, size_of Rsp)` (rounded up to the larger alignment, as a C union) as
+    /// fit after the header, rounded down to a power of two.
+    pub fn new<Req: RingEntry, Rsp: RingEntry>(bytes: usize) -> Result<Self, RingError> {
+        let align = align_of::<Req>().max(align_of::<Rsp>());
+        if align > HEADER_SIZE {
+            return Err(RingError::EntryAlignment { align });
+        }
+        let size = size_of::<Req>().max(size_of::<Rsp>());
+        if size == 0 {
+            return Err(RingError::ZeroSizedEntry);
+        }
+        // `align` is a power of two no larger than 64 and `size` a type's size: no overflow.
+        let entry_size = size.div_ceil(align) * align;
+        let room = bytes.saturating_sub(HEADER_SIZE) / entry_size;
+        if room == 0 {
+            return Err(RingError::RegionTooSmall { len: bytes });
+        }
+        // Largest power of two not above `room`, capped at 2^31 so that it fits a `u32` index
+        // distance.
+        let capped = room.min(1 << 31);
+        let entries = 1u32 << (usize::BITS - 1 - capped.leading_zeros());
+        Ok(RingLayout {
+            entries,
+            entry_size,
+            bytes,
+        })
+    }
+
+    /// The layout of a ring of `2^order` pages.
+    pub fn for_order<Req: RingEntry, Rsp: RingEntry>(order: u32) -> Result<Self, RingError> {
+        Self::new::<Req, Rsp>(Self::order_bytes(order)?)
+    }
+
+    /// The size in bytes of a ring of `2^order` pages.
+    pub fn order_bytes(order: u32) -> Result<usize, RingError> {
+        if order > MAX_RING_PAGE_ORDER {
+            return Err(RingError::OrderTooLarge { order });
+        }
+        Ok(PAGE_SIZE << order)
+    }
+
+    /// Number of entries (a power of two).
+    pub fn entries(&self) -> u32 {
+        self.entries
+    }
+
+    /// Size of one entry in bytes.
+    pub fn entry_size(&self) -> usize {
+        self.entry_size
+    }
+
+    /// Size of the whole shared region in bytes.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Offset of the entry that ring index `index` names.
+    pub fn slot_offset(&self, index: u32) -> usize {
+        let slot = (index & (self.entries - 1)) as usize;
+        HEADER_SIZE + slot * self.entry_size
+    }
+}
+
+/// A shared region with its layout: the accessors both ring halves use.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SharedRing {
+    pub(crate) mem: SharedMemory,
+    pub(crate) layout: RingLayout,
+}
+
+impl SharedRing {
+    pub(crate) fn new<Req: RingEntry, Rsp: RingEntry>(
+        mem: SharedMemory,
+    ) -> Result<Self, RingError> {
+        let layout = RingLayout::new::<Req, Rsp>(mem.len())?;
+        // Checks that the header indices are reachable and aligned before anything is trusted.
+        mem.load_u32(RSP_EVENT, Ordering::Relaxed)?;
+        Ok(SharedRing { mem, layout })
+    }
+
+    pub(crate) fn load(&self, offset: usize, order: Ordering) -> Result<u32, RingError> {
+        Ok(self.mem.load_u32(offset, order)?)
+    }
+
+    pub(crate) fn store(
+        &self,
+        offset: usize,
+        value: u32,
+        order: Ordering,
+    ) -> Result<(), RingError> {
+        Ok(self.mem.store_u32(offset, value, order)?)
+    }
+
+    /// Copies the entry at `index` out of the ring (volatile; a snapshot the peer cannot change).
+    pub(crate) fn read_entry<T: RingEntry>(&self, index: u32) -> Result<T, RingError> {
+        Ok(self.mem.read_obj(self.layout.slot_offset(index))?)
+    }
+
+    /// Copies `value` into the entry at `index` (volatile).
+    pub(crate) fn write_entry<T: RingEntry>(&self, index: u32, value: &T) -> Result<(), RingError> {
+        Ok(self.mem.write_obj(self.layout.slot_offset(index), value)?)
+    }
+}
+
+/// The notification rule of `io/ring.h`: notify iff the peer's event index lies in
+/// `(old, new]`, computed with wrapping arithmetic.
+pub fn needs_notify(old: u32, new: u32, event: u32) -> bool {
+    new.wrapping_sub(event) < new.wrapping_sub(old)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blkif_sized_entries_fill_one_page_with_32() {
+        // 112-byte requests (blkif_request) and 12-byte responses, one 4 KiB page: 4032 / 112 = 36
+        // entries fit, rounded down to 32, as Linux's BLK_RING_SIZE for one page.
+        let layout = RingLayout::new::<[u64; 14], [u32; 3]>(4096).unwrap();
+        assert_eq!(layout.entry_size(), 112);
+        assert_eq!(layout.entries(), 32);
+        assert_eq!(layout.slot_offset(0), 64);
+        assert_eq!(layout.slot_offset(33), 64 + 112);
+        let order2 = RingLayout::for_order::<[u64; 14], [u32; 3]>(2).unwrap();
+        assert_eq!(order2.entries(), 128);
+        assert_eq!(order2.bytes(), 16384);
+    }
+
+    #[test]
+    fn entry_size_is_rounded_to_the_union_alignment() {
+        let layout = RingLayout::new::<[u32; 3], u64>(4096).unwrap();
+        assert_eq!(layout.entry_size(), 16);
+        assert_eq!(layout.entries(), 128);
+    }
+
+    #[test]
+    fn bad_layouts_are_errors() {
+        assert_eq!(
+            RingLayout::new::<(), ()>(4096),
+            Err(RingError::ZeroSizedEntry)
+        );
+        assert_eq!(
+            RingLayout::new::<[u8; 100], u8>(163),
+            Err(RingError::RegionTooSmall { len: 163 })
+        );
+        assert_eq!(RingLayout::new::<[u8; 100], u8>(164).unwrap().entries(), 1);
+        assert_eq!(
+            RingLayout::new::<u8, u8>(10),
+            Err(RingError::RegionTooSmall { len: 10 })
+        );
+        assert_eq!(
+            RingLayout::for_order::<u8, u8>(MAX_RING_PAGE_ORDER + 1),
+            Err(RingError::OrderTooLarge {
+                order: MAX_RING_PAGE_ORDER + 1
+            })
+        );
+    }
+
+    #[test]
+    fn huge_regions_cap_at_two_to_the_31() {
+        let layout = RingLayout::new::<u8, u8>(usize::MAX).unwrap();
+        assert_eq!(layout.entries(), 1 << 31);
+    }
+
+    #[test]
+    fn notify_rule_matches_the_interval() {
+        assert!(needs_notify(0, 1, 1));
+        assert!(!needs_notify(0, 1, 2));
+        assert!(!needs_notify(1, 1, 1));
+        assert!(needs_notify(u32::MAX - 1, 2, 0));
+        assert!(needs_notify(u32::MAX - 1, 2, u32::MAX));
+        assert!(!needs_notify(u32::MAX - 1, 2, u32::MAX - 1));
+        assert!(!needs_notify(u32::MAX - 1, 2, 3));
+    }
+}

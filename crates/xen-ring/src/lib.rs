@@ -1,0 +1,35 @@
+//! Xen's shared I/O ring protocol (the semantics of `io/ring.h`) over [`xen_hal::SharedMemory`].
+//!
+//! A shared ring is one or more pages (`2^order`, as blkif's `max-ring-page-order` /
+//! `ring-ref%u`) holding a 64-byte header (`req_prod`, `req_event`, `rsp_prod`, `rsp_event`,
+//! padding) followed by a power-of-two number of entries, each large enough for either a request
+//! or a response. The frontend produces requests and consumes responses ([`FrontRing`]); the
+//! backend does the opposite ([`BackRing`], used by the host-test simulator's blkback/netback).
+//!
+//! Contract: reading never panics on peer-controlled data. Every index the peer publishes is
+//! checked against what it may legally be (`RING_RESPONSE_PROD_OVERFLOW`,
+//! `RING_REQUEST_PROD_OVERFLOW`); a violation moves the ring into a terminal error state in
+//! which every further call returns the same [`RingError`]. Indices are `u32` and wrap; all
+//! index arithmetic is wrapping. Entries are copied in and out with volatile accesses; no
+//! reference to shared memory is ever made.
+//!
+//! [`ids::IdTable`] keeps the shadow of every in-flight request under a small id, so responses
+//! with bad ids are typed errors and in-flight requests can be replayed after resume.
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+extern crate alloc;
+
+mod back;
+mod error;
+mod front;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod hostile;
+pub mod ids;
+pub mod layout;
+
+pub use back::BackRing;
+pub use error::RingError;
+pub use front::FrontRing;
+pub use layout::{RingEntry, RingLayout, MAX_RING_PAGE_ORDER};
