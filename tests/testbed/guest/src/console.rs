@@ -1,0 +1,94 @@
+//! Output: COM1 (0x3F8, 115200 8N1) mirrored to the debug port 0xE9, one line per message,
+//! each prefixed `TESTBED-GUEST: `.
+
+use core::fmt::{self, Write};
+
+use xen_hal::PortIo;
+
+use crate::platform::Ports;
+
+const COM1: u16 = 0x3f8;
+const DEBUG_PORT: u16 = 0xe9;
+/// Line status register: transmitter holding register empty.
+const LSR_THRE: u8 = 0x20;
+/// Polls of the line status register before a byte is sent regardless.
+const THRE_POLLS: u32 = 100_000;
+
+/// Programs COM1 for 115200 baud, 8 data bits, no parity, one stop bit, FIFOs on.
+pub fn init() {
+    let io = Ports;
+    io.write_u8(COM1 + 1, 0x00); // no interrupts
+    io.write_u8(COM1 + 3, 0x80); // DLAB
+    io.write_u8(COM1, 0x01); // divisor 1 = 115200
+    io.write_u8(COM1 + 1, 0x00);
+    io.write_u8(COM1 + 3, 0x03); // 8N1
+    io.write_u8(COM1 + 2, 0xc7); // FIFO on, cleared
+    io.write_u8(COM1 + 4, 0x03); // DTR, RTS
+}
+
+/// The console as a `fmt::Write` sink (no prefix, no newline).
+pub struct Console;
+
+impl Console {
+    fn byte(&self, byte: u8) {
+        let io = Ports;
+        for _ in 0..THRE_POLLS {
+            if io.read_u8(COM1 + 5) & LSR_THRE != 0 {
+                break;
+            }
+        }
+        io.write_u8(COM1, byte);
+        io.write_u8(DEBUG_PORT, byte);
+    }
+}
+
+impl Write for Console {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for byte in s.bytes() {
+            self.byte(byte);
+        }
+        Ok(())
+    }
+}
+
+/// A writer that turns line breaks into spaces (for messages that must stay on one line).
+pub struct OneLine<W: Write>(pub W);
+
+impl<W: Write> Write for OneLine<W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for part in s.split_inclusive(['\n', '\r']) {
+            match part.strip_suffix(['\n', '\r']) {
+                Some(text) => {
+                    self.0.write_str(text)?;
+                    self.0.write_str(" ")?;
+                }
+                None => self.0.write_str(part)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Prints one protocol line: `TESTBED-GUEST: <args>\n`.
+pub fn line(args: fmt::Arguments<'_>) {
+    let mut console = Console;
+    let _ = console.write_str("TESTBED-GUEST: ");
+    let _ = OneLine(&mut console).write_fmt(args);
+    let _ = console.write_str("\n");
+}
+
+/// Prints `TESTBED-GUEST: <format>`.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::console::line(format_args!($($arg)*))
+    };
+}
+
+/// Prints `TESTBED-GUEST: fact <key>=<value>`.
+#[macro_export]
+macro_rules! fact {
+    ($key:expr, $($arg:tt)*) => {
+        $crate::console::line(format_args!("fact {}={}", $key, format_args!($($arg)*)))
+    };
+}

@@ -1,0 +1,98 @@
+//! Testbed guest kernel: an x86_64 HVM guest booted through the Linux boot protocol that runs
+//! one scenario of the testbed protocol against real Xen, using the project's portable crates.
+//!
+//! `unsafe` is confined to `platform` (CPU instructions, port I/O, raw memory) and `boot` (the
+//! entry symbol); everything else is safe code over the xen-hal traits.
+#![no_std]
+#![no_main]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+mod boot;
+mod bootinfo;
+mod clock;
+mod console;
+mod memory;
+mod pages;
+#[allow(dead_code)] // used by the unplug and Xen scenarios
+mod pci;
+mod platform;
+mod power;
+mod scenarios;
+mod xen;
+
+use core::fmt::Write;
+
+use bootinfo::BootInfo;
+use clock::TscClock;
+use platform::{Lock, Ports};
+
+#[global_allocator]
+static HEAP: platform::Heap = platform::Heap::new();
+
+/// Longest scenario name kept for the panic message.
+const MAX_NAME: usize = 64;
+
+/// The running scenario's name, for the panic handler.
+static SCENARIO: Lock<([u8; MAX_NAME], usize)> = Lock::new(([0; MAX_NAME], 0));
+
+/// TSC frequency assumed when the PIT does not answer.
+const FALLBACK_TSC_HZ: u64 = 1_000_000_000;
+
+/// Called by `boot.rs` in long mode with the physical address of the zero page.
+fn main(boot_params: u64) -> ! {
+    console::init();
+    let boot = BootInfo::read(boot_params);
+    let name = boot.arg("scenario").unwrap_or("hello");
+    SCENARIO.with(|(buf, len)| {
+        let n = name.len().min(MAX_NAME);
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), name.as_bytes().get(..n)) {
+            dst.copy_from_slice(src);
+            *len = n;
+        }
+    });
+    say!("boot: scenario={name} cmdline='{}'", boot.cmdline());
+    let free = memory::PAGES.init(boot.e820());
+    say!("boot: {} MiB free for pages", free >> 20);
+    let io = Ports;
+    let clock = TscClock::calibrate(&io).unwrap_or_else(|error| {
+        say!("boot: TSC calibration failed ({error:?}), assuming 1 GHz");
+        TscClock::assume(FALLBACK_TSC_HZ)
+    });
+    let guest = scenarios::Guest {
+        boot: &boot,
+        io,
+        clock,
+    };
+    match scenarios::run(name, &guest) {
+        Some(Ok(())) => say!("PASS {name}"),
+        Some(Err(reason)) => say!("FAIL {name}: {reason}"),
+        None => say!("FAIL {name}: no such scenario"),
+    }
+    power::off(power::SHUTDOWN_POWEROFF)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    // One line, as the protocol wants: `FAIL <scenario>: panic at <file>:<line>: <message>`.
+    let mut console = console::OneLine(console::Console);
+    let _ = console.write_str("TESTBED-GUEST: FAIL ");
+    let printed = SCENARIO.with(|(buf, len)| {
+        let name = buf
+            .get(..*len)
+            .and_then(|b| core::str::from_utf8(b).ok())
+            .unwrap_or("?");
+        let _ = console.write_str(name);
+    });
+    if printed.is_none() {
+        let _ = console.write_str("?");
+    }
+    let _ = console.write_str(": panic");
+    if let Some(location) = info.location() {
+        let _ = write!(console, " at {}:{}", location.file(), location.line());
+    }
+    let _ = write!(console, ": {}", info.message());
+    let _ = console.0.write_str("\n");
+    power::off(power::SHUTDOWN_POWEROFF)
+}

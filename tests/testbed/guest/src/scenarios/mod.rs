@@ -1,0 +1,34 @@
+//! The scenarios of the testbed protocol (`tests/testbed/guest-protocol`), chosen by
+//! `scenario=<name>` on the command line.
+
+use alloc::string::String;
+
+use crate::bootinfo::BootInfo;
+use crate::clock::TscClock;
+use crate::platform::Ports;
+
+mod hello;
+
+/// What a scenario gets: the boot information and the platform services.
+pub struct Guest<'a> {
+    /// Command line and memory map.
+    pub boot: &'a BootInfo,
+    /// Port I/O.
+    #[allow(dead_code)] // for the unplug scenario
+    pub io: Ports,
+    /// Time.
+    pub clock: TscClock,
+}
+
+/// A scenario's failure reason (printed after `FAIL <name>: `).
+pub type Outcome = Result<(), String>;
+
+/// Runs scenario `name`; `None` if there is no such scenario.
+pub fn run(name: &str, guest: &Guest<'_>) -> Option<Outcome> {
+    Some(match name {
+        "hello" => hello::run(guest),
+        // Exercises the panic path (prints FAIL and powers off): for testing the harness.
+        "panic" => panic!("requested by the command line"),
+        _ => return None,
+    })
+}
