@@ -167,6 +167,12 @@ impl RecordingHypervisor {
         self.next_port.set(port);
     }
 
+    /// Opens `port` with `status` as the toolstack would (the xenstore and console ports named by
+    /// HVM params), so that `send`, `unmask`, ... accept it.
+    pub fn add_port(&self, port: EventChannelPort, status: EventChannelStatus) {
+        self.ports.borrow_mut().insert(port.0, status);
+    }
+
     /// Makes the next call (of any kind) fail with `error`; queued failures apply in order.
     pub fn fail_next(&self, error: XenError) {
         self.failures.borrow_mut().push_back(error);
@@ -324,12 +330,14 @@ mod tests {
             Err(XenError::ENOSPC)
         );
         assert!(hv.evtchn_alloc_unbound(DomainId::DOM0).is_ok());
+        hv.add_port(EventChannelPort(40), EventChannelStatus::Other { status: 4 });
+        assert_eq!(hv.evtchn_unmask(EventChannelPort(40)), Ok(()));
         hv.set_param(1, 0xfeed);
         assert_eq!(hv.hvm_get_param(1), Ok(0xfeed));
         let calls = hv.take_calls();
-        assert_eq!(calls.len(), 8);
+        assert_eq!(calls.len(), 9);
         assert_eq!(calls[3], HypervisorCall::EvtchnClose { port: a });
-        assert_eq!(calls[7], HypervisorCall::HvmGetParam { index: 1 });
+        assert_eq!(calls[8], HypervisorCall::HvmGetParam { index: 1 });
         assert!(hv.calls().is_empty());
     }
 }
