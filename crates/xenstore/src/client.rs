@@ -1,0 +1,758 @@
+//! The xenstore client: a non-blocking multiplexing core and blocking operations on top of it.
+//!
+//! [`ClientCore`] holds no transport: [`ClientCore::submit`] encodes a request and queues its
+//! bytes, [`ClientCore::feed`] parses incoming bytes into replies (matched by `req_id`) and watch
+//! events, [`ClientCore::take_reply`] and [`ClientCore::take_watch_event`] hand them out.
+//! [`Client`] owns a [`Transport`], a [`Clock`] and a caller-provided [`Wait`] hook and offers
+//! the usual blocking operations, each bounded by a deadline.
+//!
+//! Nothing a peer sends can panic or hang the client: oversized messages and replies to unknown
+//! request ids put the connection into a terminal error state ([`ConnectionError`]); replies of
+//! the wrong type or with malformed payloads fail only their own request; watch events for
+//! unknown tokens are counted and dropped; every loop over incoming data is bounded.
+
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use xen_hal::{Clock, DomainId, Instant};
+
+use crate::abi::{XS_ERROR, XS_UNWATCH, XS_WATCH, XS_WATCH_EVENT};
+use crate::error::{ConnectionError, Error, XsErrno};
+use crate::perms::Permissions;
+use crate::transport::Transport;
+use crate::wire::{Header, Message, Reply, Request, WatchEvent, HEADER_LEN, PAYLOAD_MAX};
+
+/// A request id (echoed by xenstored in the reply).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ReqId(pub u32);
+
+/// A transaction id; [`TxId::NONE`] is "outside any transaction".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TxId(pub u32);
+
+impl TxId {
+    /// Outside any transaction.
+    pub const NONE: TxId = TxId(0);
+}
+
+/// Default number of requests that may be in flight at once.
+pub const DEFAULT_MAX_PENDING: usize = 64;
+/// Default number of watch events queued before new ones are dropped (and counted).
+pub const DEFAULT_MAX_EVENTS: usize = 256;
+/// Largest number of bytes one [`ClientCore::read_from`] call takes from a transport, so that
+/// a flooding peer cannot keep the client in one call forever.
+pub const MAX_READ_PER_POLL: usize = 64 * 1024;
+
+enum PendingState {
+    Waiting,
+    Done(Result<Reply, Error>),
+    Abandoned,
+}
+
+struct Pending {
+    msg_type: u32,
+    /// For `XS_WATCH`/`XS_UNWATCH`: the token, to keep the registered set in step.
+    token: Option<String>,
+    state: PendingState,
+}
+
+/// Counters of peer misbehaviour that did not break the connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Watch events whose token is not registered (e.g. late events after an unwatch).
+    pub unknown_token_events: u64,
+    /// Watch events whose payload could not be decoded.
+    pub malformed_events: u64,
+    /// Watch events dropped because the queue was full.
+    pub dropped_events: u64,
+    /// Late replies to requests that had timed out.
+    pub late_replies: u64,
+}
+
+/// The non-blocking client state machine.
+pub struct ClientCore {
+    next_req_id: u32,
+    pending: BTreeMap<u32, Pending>,
+    outgoing: VecDeque<u8>,
+    incoming: Vec<u8>,
+    events: VecDeque<WatchEvent>,
+    tokens: BTreeSet<String>,
+    broken: Option<ConnectionError>,
+    max_pending: usize,
+    max_events: usize,
+    stats: Stats,
+}
+
+impl ClientCore {
+    /// A client with no requests in flight; allocates its receive buffer up front.
+    pub fn new() -> Result<Self, Error> {
+        let mut incoming = Vec::new();
+        incoming.try_reserve_exact(HEADER_LEN + PAYLOAD_MAX)?;
+        Ok(ClientCore {
+            next_req_id: 1,
+            pending: BTreeMap::new(),
+            outgoing: VecDeque::new(),
+            incoming,
+            events: VecDeque::new(),
+            tokens: BTreeSet::new(),
+            broken: None,
+            max_pending: DEFAULT_MAX_PENDING,
+            max_events: DEFAULT_MAX_EVENTS,
+            stats: Stats::default(),
+        })
+    }
+
+    /// Sets the limits on requests in flight and queued watch events.
+    pub fn set_limits(&mut self, max_pending: usize, max_events: usize) {
+        self.max_pending = max_pending.max(1);
+        self.max_events = max_events;
+    }
+
+    /// The terminal error, once the connection has entered it.
+    pub fn error(&self) -> Option<ConnectionError> {
+        self.broken
+    }
+
+    /// Counters of tolerated peer misbehaviour.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Requests submitted whose replies have not been taken (including abandoned ones).
+    pub fn pending_count(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Bytes queued for the transport.
+    pub fn outgoing_len(&self) -> usize {
+        self.outgoing.len()
+    }
+
+    /// Whether a watch with `token` is registered (or being registered).
+    pub fn has_watch_token(&self, token: &str) -> bool {
+        self.tokens.contains(token)
+    }
+
+    fn check_usable(&self) -> Result<(), Error> {
+        match self.broken {
+            Some(e) => Err(Error::Connection(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Puts the connection into its terminal state (first cause wins) and fails every waiter.
+    pub fn break_connection(&mut self, cause: ConnectionError) {
+        if self.broken.is_none() {
+            self.broken = Some(cause);
+        }
+        let cause = self.broken.unwrap_or(cause);
+        for p in self.pending.values_mut() {
+            if matches!(p.state, PendingState::Waiting) {
+                p.state = PendingState::Done(Err(Error::Connection(cause)));
+            }
+        }
+        self.outgoing.clear();
+    }
+
+    fn allocate_req_id(&mut self) -> u32 {
+        // At most max_pending ids are taken, so this finds a free one quickly.
+        loop {
+            let id = self.next_req_id;
+            self.next_req_id = self.next_req_id.wrapping_add(1);
+            if !self.pending.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    /// Encodes `request` (in transaction `tx`) and queues it for sending.
+    pub fn submit(&mut self, request: &Request<'_>, tx: TxId) -> Result<ReqId, Error> {
+        self.check_usable()?;
+        if self.pending.len() >= self.max_pending {
+            return Err(Error::TooManyRequests);
+        }
+        let token = match request {
+            Request::Watch { token, .. } => {
+                if self.tokens.contains(*token) {
+                    return Err(Error::WatchToken);
+                }
+                Some(crate::wire::try_string(token)?)
+            }
+            Request::Unwatch { token, .. } => {
+                if !self.tokens.contains(*token) {
+                    return Err(Error::WatchToken);
+                }
+                Some(crate::wire::try_string(token)?)
+            }
+            _ => None,
+        };
+        let len = request.payload_len().map_err(Error::Request)?;
+        self.outgoing.try_reserve(HEADER_LEN + len)?;
+        let id = self.allocate_req_id();
+        let bytes = request.to_vec(id, tx.0)?;
+        if let (Request::Watch { .. }, Some(t)) = (request, &token) {
+            self.tokens.insert(t.clone());
+        }
+        self.pending.insert(
+            id,
+            Pending {
+                msg_type: request.msg_type(),
+                token,
+                state: PendingState::Waiting,
+            },
+        );
+        self.outgoing.extend(bytes);
+        Ok(ReqId(id))
+    }
+
+    /// Sends queued bytes as far as the transport takes them.
+    pub fn write_to<T: Transport + ?Sized>(&mut self, transport: &mut T) -> Result<(), Error> {
+        self.check_usable()?;
+        // Each round either empties a slice or stops on a short write: bounded by the queue.
+        while !self.outgoing.is_empty() {
+            let (front, _) = self.outgoing.as_slices();
+            match transport.write(front) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.outgoing.drain(..n.min(front.len()));
+                }
+                Err(e) => {
+                    self.break_connection(e.into());
+                    return Err(Error::Connection(e.into()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads what the transport has (at most [`MAX_READ_PER_POLL`] bytes) and parses it.
+    /// Returns the number of bytes read.
+    pub fn read_from<T: Transport + ?Sized>(&mut self, transport: &mut T) -> Result<usize, Error> {
+        self.check_usable()?;
+        let mut chunk = [0u8; 1024];
+        let mut total = 0;
+        while total < MAX_READ_PER_POLL {
+            let n = match transport.read(&mut chunk) {
+                Ok(n) => n.min(chunk.len()),
+                Err(e) => {
+                    self.break_connection(e.into());
+                    return Err(Error::Connection(e.into()));
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            total += n;
+            self.feed(chunk.get(..n).unwrap_or(&[]))?;
+        }
+        Ok(total)
+    }
+
+    /// Parses incoming bytes (any split of the stream is fine).
+    pub fn feed(&mut self, mut bytes: &[u8]) -> Result<(), Error> {
+        self.check_usable()?;
+        // Every round consumes at least one byte or completes a message: bounded by the input.
+        while !bytes.is_empty() || self.message_complete() {
+            if self.message_complete() {
+                self.dispatch()?;
+                continue;
+            }
+            let want = self.bytes_wanted();
+            let take = want.min(bytes.len());
+            let (head, tail) = bytes.split_at(take);
+            // The buffer was reserved for a whole message up front; this never reallocates.
+            self.incoming.extend_from_slice(head);
+            bytes = tail;
+            if self.incoming.len() == HEADER_LEN {
+                if let Err(e) = self.header() {
+                    self.break_connection(e);
+                    return Err(Error::Connection(e));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn header(&self) -> Result<Header, ConnectionError> {
+        let Some(bytes) = self.incoming.first_chunk::<HEADER_LEN>() else {
+            return Err(ConnectionError::OversizedMessage { len: 0 });
+        };
+        Header::parse(bytes).map_err(|_| {
+            let msg = Message::new_unchecked(bytes);
+            ConnectionError::OversizedMessage {
+                len: msg.payload_len(),
+            }
+        })
+    }
+
+    fn bytes_wanted(&self) -> usize {
+        if self.incoming.len() < HEADER_LEN {
+            return HEADER_LEN - self.incoming.len();
+        }
+        let total = HEADER_LEN + Message::new_unchecked(&self.incoming).payload_len() as usize;
+        total.saturating_sub(self.incoming.len())
+    }
+
+    fn message_complete(&self) -> bool {
+        self.incoming.len() >= HEADER_LEN && self.bytes_wanted() == 0
+    }
+
+    fn dispatch(&mut self) -> Result<(), Error> {
+        let message = Message::new_unchecked(self.incoming.as_slice());
+        let header = message.header();
+        if header.msg_type == XS_WATCH_EVENT {
+            let event = Reply::from_message(&message).and_then(|r| r.watch_event());
+            self.incoming.clear();
+            match event {
+                Ok(event) if self.tokens.contains(&event.token) => {
+                    if self.events.len() >= self.max_events || self.events.try_reserve(1).is_err() {
+                        self.stats.dropped_events += 1;
+                    } else {
+                        self.events.push_back(event);
+                    }
+                }
+                Ok(_) => self.stats.unknown_token_events += 1,
+                Err(_) => self.stats.malformed_events += 1,
+            }
+            return Ok(());
+        }
+        let reply = Reply::from_message(&message);
+        self.incoming.clear();
+        let Some(pending) = self.pending.get_mut(&header.req_id) else {
+            let e = ConnectionError::UnknownReqId {
+                req_id: header.req_id,
+                msg_type: header.msg_type,
+            };
+            self.break_connection(e);
+            return Err(Error::Connection(e));
+        };
+        match pending.state {
+            PendingState::Waiting => {}
+            PendingState::Abandoned => {
+                self.stats.late_replies += 1;
+                let token = pending.token.take();
+                let msg_type = pending.msg_type;
+                self.pending.remove(&header.req_id);
+                // A watch that timed out but succeeded late stays registered; unwatch likewise.
+                if let Some(token) = token {
+                    let ok = header.msg_type != XS_ERROR;
+                    self.update_tokens(msg_type, token, ok);
+                }
+                return Ok(());
+            }
+            PendingState::Done(_) => {
+                // A second reply to the same request: the peer is confused.
+                let e = ConnectionError::UnknownReqId {
+                    req_id: header.req_id,
+                    msg_type: header.msg_type,
+                };
+                self.break_connection(e);
+                return Err(Error::Connection(e));
+            }
+        }
+        let result = reply.and_then(|reply| {
+            if reply.msg_type() == XS_ERROR {
+                Err(Error::Xs(XsErrno::from_name(&reply.payload)))
+            } else if reply.msg_type() != pending.msg_type {
+                Err(Error::WrongReplyType {
+                    expected: pending.msg_type,
+                    got: reply.msg_type(),
+                })
+            } else {
+                Ok(reply)
+            }
+        });
+        let msg_type = pending.msg_type;
+        let ok = result.is_ok();
+        let token = pending.token.take();
+        pending.state = PendingState::Done(result);
+        if let Some(token) = token {
+            self.update_tokens(msg_type, token, ok);
+        }
+        Ok(())
+    }
+
+    fn update_tokens(&mut self, msg_type: u32, token: String, ok: bool) {
+        // A failed watch was never registered; a successful unwatch ends the registration.
+        let registered = (msg_type == XS_WATCH && ok) || (msg_type == XS_UNWATCH && !ok);
+        if !registered {
+            self.tokens.remove(&token);
+        }
+    }
+
+    /// Takes the reply of `id` if it has arrived: `None` while it is still outstanding.
+    /// An unknown id gives `Some(Err(Error::UnknownRequest))`.
+    pub fn take_reply(&mut self, id: ReqId) -> Option<Result<Reply, Error>> {
+        match self.pending.get(&id.0).map(|p| &p.state) {
+            None => Some(Err(Error::UnknownRequest)),
+            Some(PendingState::Waiting) | Some(PendingState::Abandoned) => None,
+            Some(PendingState::Done(_)) => match self.pending.remove(&id.0) {
+                Some(Pending {
+                    state: PendingState::Done(result),
+                    ..
+                }) => Some(result),
+                _ => Some(Err(Error::UnknownRequest)),
+            },
+        }
+    }
+
+    /// Gives up on `id`: a late reply is dropped (and counted) instead of breaking the connection.
+    pub fn abandon(&mut self, id: ReqId) {
+        if let Some(p) = self.pending.get_mut(&id.0) {
+            match p.state {
+                PendingState::Done(_) => {
+                    self.pending.remove(&id.0);
+                }
+                _ => p.state = PendingState::Abandoned,
+            }
+        }
+    }
+
+    /// Takes the oldest queued watch event.
+    pub fn take_watch_event(&mut self) -> Option<WatchEvent> {
+        self.events.pop_front()
+    }
+
+    /// Forgets every watch token locally (after `XS_RESET_WATCHES` or a reconnect).
+    pub fn clear_watch_tokens(&mut self) {
+        self.tokens.clear();
+        self.events.clear();
+    }
+}
+
+/// How the blocking client waits for the transport: called with the deadline when nothing is
+/// ready yet. It may return early (spuriously); it should sleep until an event arrives or a
+/// short time passes (e.g. `SCHEDOP_poll` on the xenstore event channel, or a short stall).
+pub trait Wait {
+    /// Waits for progress, at most until `deadline`.
+    fn wait(&mut self, deadline: Instant);
+}
+
+impl<F: FnMut(Instant)> Wait for F {
+    fn wait(&mut self, deadline: Instant) {
+        self(deadline)
+    }
+}
+
+/// Default deadline of one blocking operation.
+pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+/// Default number of attempts of [`Client::transaction`].
+pub const DEFAULT_TRANSACTION_ATTEMPTS: u32 = 8;
+
+/// A blocking xenstore client over a transport.
+///
+/// Every operation waits at most its deadline ([`Client::set_timeout_ms`]) and then fails with
+/// [`Error::Timeout`]; the clock must advance for waits to end.
+pub struct Client<T: Transport, C: Clock, W: Wait> {
+    core: ClientCore,
+    transport: T,
+    clock: C,
+    wait: W,
+    timeout_ns: u64,
+    transaction_attempts: u32,
+    last_transaction_retries: u32,
+}
+
+impl<T: Transport, C: Clock, W: Wait> Client<T, C, W> {
+    /// A client over `transport`, timing with `clock` and waiting through `wait`.
+    pub fn new(transport: T, clock: C, wait: W) -> Result<Self, Error> {
+        Ok(Client {
+            core: ClientCore::new()?,
+            transport,
+            clock,
+            wait,
+            timeout_ns: DEFAULT_TIMEOUT_MS * 1_000_000,
+            transaction_attempts: DEFAULT_TRANSACTION_ATTEMPTS,
+            last_transaction_retries: 0,
+        })
+    }
+
+    /// Sets the deadline of each blocking operation.
+    pub fn set_timeout_ms(&mut self, ms: u64) {
+        self.timeout_ns = ms.saturating_mul(1_000_000);
+    }
+
+    /// Sets how many times [`Client::transaction`] tries before giving up (at least 1).
+    pub fn set_transaction_attempts(&mut self, attempts: u32) {
+        self.transaction_attempts = attempts.max(1);
+    }
+
+    /// How many EAGAIN retries the last [`Client::transaction`] needed.
+    pub fn last_transaction_retries(&self) -> u32 {
+        self.last_transaction_retries
+    }
+
+    /// The non-blocking core (for submitting several requests at once).
+    pub fn core(&mut self) -> &mut ClientCore {
+        &mut self.core
+    }
+
+    /// The transport.
+    pub fn transport(&mut self) -> &mut T {
+        &mut self.transport
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// A deadline `ms` milliseconds from now.
+    pub fn deadline_after_ms(&self, ms: u64) -> Instant {
+        self.clock.now().after_ms(ms)
+    }
+
+    /// Sends queued bytes and parses what has arrived, without waiting.
+    pub fn pump(&mut self) -> Result<(), Error> {
+        self.core.write_to(&mut self.transport)?;
+        self.core.read_from(&mut self.transport)?;
+        // Reading may have freed space that a partial write was waiting for.
+        self.core.write_to(&mut self.transport)
+    }
+
+    /// Waits for the reply of a submitted request until `deadline`.
+    pub fn wait_reply(&mut self, id: ReqId, deadline: Instant) -> Result<Reply, Error> {
+        loop {
+            let pumped = self.pump();
+            if let Some(result) = self.core.take_reply(id) {
+                return result;
+            }
+            pumped?;
+            if self.clock.now() >= deadline {
+                self.core.abandon(id);
+                return Err(Error::Timeout);
+            }
+            self.wait.wait(deadline);
+        }
+    }
+
+    /// Sends a request and waits for its reply (`XS_ERROR` replies become `Err`).
+    pub fn request(&mut self, request: &Request<'_>, tx: TxId) -> Result<Reply, Error> {
+        let deadline = self.clock.now().after_ns(self.timeout_ns);
+        let id = self.core.submit(request, tx)?;
+        self.wait_reply(id, deadline)
+    }
+
+    fn read_in(&mut self, tx: TxId, path: &str) -> Result<Vec<u8>, Error> {
+        Ok(self.request(&Request::Read { path }, tx)?.payload)
+    }
+
+    fn ack(&mut self, request: &Request<'_>, tx: TxId) -> Result<(), Error> {
+        self.request(request, tx)?.expect_ok()
+    }
+
+    fn directory_in(&mut self, tx: TxId, path: &str) -> Result<Vec<String>, Error> {
+        self.request(&Request::Directory { path }, tx)?
+            .strings(PAYLOAD_MAX)
+    }
+
+    fn get_perms_in(&mut self, tx: TxId, path: &str) -> Result<Permissions, Error> {
+        self.request(&Request::GetPerms { path }, tx)?
+            .permissions(PAYLOAD_MAX)
+    }
+
+    fn set_perms_in(&mut self, tx: TxId, path: &str, perms: &Permissions) -> Result<(), Error> {
+        let mut entries = Vec::new();
+        entries.try_reserve_exact(perms.acl.len() + 1)?;
+        entries.extend(perms.entries());
+        self.ack(
+            &Request::SetPerms {
+                path,
+                perms: alloc::borrow::Cow::Borrowed(&entries),
+            },
+            tx,
+        )
+    }
+
+    /// Reads a node's value.
+    pub fn read(&mut self, path: &str) -> Result<Vec<u8>, Error> {
+        self.read_in(TxId::NONE, path)
+    }
+
+    /// Reads a node's value as UTF-8 text.
+    pub fn read_string(&mut self, path: &str) -> Result<String, Error> {
+        let value = self.read(path)?;
+        String::from_utf8(value).map_err(|_| Error::BadReply(crate::error::WireError::Malformed))
+    }
+
+    /// Writes a node (creating it and missing parents).
+    pub fn write(&mut self, path: &str, value: &[u8]) -> Result<(), Error> {
+        self.ack(&Request::Write { path, value }, TxId::NONE)
+    }
+
+    /// Lists a node's children.
+    pub fn directory(&mut self, path: &str) -> Result<Vec<String>, Error> {
+        self.directory_in(TxId::NONE, path)
+    }
+
+    /// Creates a node (no error if it exists).
+    pub fn mkdir(&mut self, path: &str) -> Result<(), Error> {
+        self.ack(&Request::Mkdir { path }, TxId::NONE)
+    }
+
+    /// Removes a node and everything below it.
+    pub fn rm(&mut self, path: &str) -> Result<(), Error> {
+        self.ack(&Request::Rm { path }, TxId::NONE)
+    }
+
+    /// Reads a node's permissions.
+    pub fn get_perms(&mut self, path: &str) -> Result<Permissions, Error> {
+        self.get_perms_in(TxId::NONE, path)
+    }
+
+    /// Sets a node's permissions.
+    pub fn set_perms(&mut self, path: &str, perms: &Permissions) -> Result<(), Error> {
+        self.set_perms_in(TxId::NONE, path, perms)
+    }
+
+    /// The home path of a domain (`/local/domain/<domid>`).
+    pub fn get_domain_path(&mut self, domid: DomainId) -> Result<String, Error> {
+        self.request(&Request::GetDomainPath { domid }, TxId::NONE)?
+            .single_string()
+    }
+
+    /// Registers a watch on `path` (and below) with `token`; events are queued for
+    /// [`Client::take_watch_event`] / [`Client::wait_watch_event`]. xenstored fires one event
+    /// right after registration.
+    pub fn watch(&mut self, path: &str, token: &str) -> Result<(), Error> {
+        self.ack(&Request::Watch { path, token }, TxId::NONE)
+    }
+
+    /// Removes a watch.
+    pub fn unwatch(&mut self, path: &str, token: &str) -> Result<(), Error> {
+        self.ack(&Request::Unwatch { path, token }, TxId::NONE)
+    }
+
+    /// Takes a queued watch event, after reading what has arrived.
+    pub fn take_watch_event(&mut self) -> Result<Option<WatchEvent>, Error> {
+        if let Some(event) = self.core.take_watch_event() {
+            return Ok(Some(event));
+        }
+        self.pump()?;
+        Ok(self.core.take_watch_event())
+    }
+
+    /// Waits until a watch event arrives or `deadline` passes ([`Error::Timeout`]).
+    pub fn wait_watch_event(&mut self, deadline: Instant) -> Result<WatchEvent, Error> {
+        loop {
+            if let Some(event) = self.take_watch_event()? {
+                return Ok(event);
+            }
+            if self.clock.now() >= deadline {
+                return Err(Error::Timeout);
+            }
+            self.wait.wait(deadline);
+        }
+    }
+
+    /// Starts a transaction.
+    pub fn transaction_start(&mut self) -> Result<TxId, Error> {
+        let id = self
+            .request(&Request::TransactionStart, TxId::NONE)?
+            .transaction_id()?;
+        Ok(TxId(id))
+    }
+
+    /// Ends a transaction: commit (may fail with `Error::Xs(XsErrno::EAGAIN)`) or abort.
+    pub fn transaction_end(&mut self, tx: TxId, commit: bool) -> Result<(), Error> {
+        self.ack(&Request::TransactionEnd { commit }, tx)
+    }
+
+    /// Operations inside an already started transaction `tx`.
+    pub fn in_transaction(&mut self, tx: TxId) -> Transaction<'_, T, C, W> {
+        Transaction {
+            client: self,
+            id: tx,
+        }
+    }
+
+    /// Runs `body` in a transaction and commits it, retrying the whole transaction when the
+    /// commit (or an operation inside) fails with EAGAIN, at most the configured number of
+    /// attempts ([`Error::TransactionRetriesExhausted`] after that). Any other error aborts the
+    /// transaction and is returned.
+    pub fn transaction<R>(
+        &mut self,
+        mut body: impl FnMut(&mut Transaction<'_, T, C, W>) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.last_transaction_retries = 0;
+        for attempt in 0..self.transaction_attempts {
+            self.last_transaction_retries = attempt;
+            let tx = self.transaction_start()?;
+            let result = body(&mut Transaction {
+                client: self,
+                id: tx,
+            });
+            match result {
+                Ok(value) => match self.transaction_end(tx, true) {
+                    Ok(()) => return Ok(value),
+                    Err(Error::Xs(XsErrno::EAGAIN)) => continue,
+                    Err(e) => return Err(e),
+                },
+                Err(e) => {
+                    // Best effort: the transaction is abandoned either way.
+                    let _ = self.transaction_end(tx, false);
+                    if e == Error::Xs(XsErrno::EAGAIN) {
+                        continue;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Err(Error::TransactionRetriesExhausted)
+    }
+}
+
+/// Operations inside a transaction (see [`Client::transaction`]).
+pub struct Transaction<'c, T: Transport, C: Clock, W: Wait> {
+    client: &'c mut Client<T, C, W>,
+    id: TxId,
+}
+
+impl<T: Transport, C: Clock, W: Wait> Transaction<'_, T, C, W> {
+    /// The transaction id.
+    pub fn id(&self) -> TxId {
+        self.id
+    }
+
+    /// Reads a node's value.
+    pub fn read(&mut self, path: &str) -> Result<Vec<u8>, Error> {
+        self.client.read_in(self.id, path)
+    }
+
+    /// Reads a node's value as UTF-8 text.
+    pub fn read_string(&mut self, path: &str) -> Result<String, Error> {
+        let value = self.read(path)?;
+        String::from_utf8(value).map_err(|_| Error::BadReply(crate::error::WireError::Malformed))
+    }
+
+    /// Writes a node.
+    pub fn write(&mut self, path: &str, value: &[u8]) -> Result<(), Error> {
+        self.client.ack(&Request::Write { path, value }, self.id)
+    }
+
+    /// Lists a node's children.
+    pub fn directory(&mut self, path: &str) -> Result<Vec<String>, Error> {
+        self.client.directory_in(self.id, path)
+    }
+
+    /// Creates a node.
+    pub fn mkdir(&mut self, path: &str) -> Result<(), Error> {
+        self.client.ack(&Request::Mkdir { path }, self.id)
+    }
+
+    /// Removes a node and everything below it.
+    pub fn rm(&mut self, path: &str) -> Result<(), Error> {
+        self.client.ack(&Request::Rm { path }, self.id)
+    }
+
+    /// Reads a node's permissions.
+    pub fn get_perms(&mut self, path: &str) -> Result<Permissions, Error> {
+        self.client.get_perms_in(self.id, path)
+    }
+
+    /// Sets a node's permissions.
+    pub fn set_perms(&mut self, path: &str, perms: &Permissions) -> Result<(), Error> {
+        self.client.set_perms_in(self.id, path, perms)
+    }
+}

@@ -1,0 +1,166 @@
+//! The ring transport against a ring-side peer bridged to the fake xenstored.
+
+use core::cell::RefCell;
+
+use xen_hal::fake::{FakeClock, HeapPages};
+use xen_hal::{Clock, EventChannelPort};
+
+use crate::error::{ConnectionError, Error, TransportError, XsErrno};
+use crate::fake::{ClockRef, FakeXenstored, NotifyCounter, RingPeer};
+use crate::transport::{layout, RingTransport, Transport};
+use crate::Client;
+
+/// Moves bytes between the ring peer and the fake store (what xenstored does on an event).
+pub(crate) fn serve(
+    peer: &RingPeer,
+    store: &RefCell<FakeXenstored>,
+    backlog: &RefCell<alloc::vec::Vec<u8>>,
+) {
+    let requests = peer.take_requests(usize::MAX);
+    let mut store = store.borrow_mut();
+    store.write(&requests).unwrap();
+    let mut buf = [0u8; 8192];
+    let n = store.read(&mut buf).unwrap();
+    let mut backlog = backlog.borrow_mut();
+    backlog.extend_from_slice(&buf[..n]);
+    let sent = peer.put_responses(&backlog);
+    backlog.drain(..sent);
+}
+
+fn run_session(start: u32) {
+    let pages = HeapPages::new(1).unwrap();
+    let peer = RingPeer::new(pages.memory());
+    peer.set_indices(start, start, start, start);
+    let store = RefCell::new(FakeXenstored::new(9));
+    let backlog = RefCell::new(alloc::vec::Vec::new());
+    let notify = NotifyCounter::new();
+    let clock = FakeClock::new();
+    let transport = RingTransport::new(pages.memory(), &notify, EventChannelPort(3)).unwrap();
+    let mut c = Client::new(transport, ClockRef(&clock), |_| {
+        clock.stall_us(100);
+        serve(&peer, &store, &backlog);
+    })
+    .unwrap();
+    c.set_timeout_ms(1000);
+    // Values bigger than the ring force partial writes and reads across the wrap point.
+    let big = alloc::vec![b'z'; 3000];
+    for i in 0..4u8 {
+        let path = alloc::format!("data/k{i}");
+        c.write(&path, &big).unwrap();
+        assert_eq!(c.read(&path).unwrap(), big);
+    }
+    assert_eq!(c.read("nope"), Err(Error::Xs(XsErrno::ENOENT)));
+    assert!(notify.sends() > 0);
+    assert_eq!(c.transport().notifications(), notify.sends());
+    // Indices moved well past the start (and past u32::MAX when started near it).
+    let moved = peer.index(layout::REQ_PROD).wrapping_sub(start);
+    assert!(moved > 4 * 3000, "{moved}");
+}
+
+#[test]
+fn ring_session_from_zero() {
+    run_session(0);
+}
+
+#[test]
+fn ring_session_across_u32_max() {
+    run_session(u32::MAX - 5);
+    run_session(u32::MAX - 1500);
+}
+
+#[test]
+fn response_index_overflow_is_terminal() {
+    let pages = HeapPages::new(1).unwrap();
+    let peer = RingPeer::new(pages.memory());
+    peer.set_indices(0, 0, u32::MAX - 10, 1020);
+    let notify = NotifyCounter::new();
+    let mut t = RingTransport::new(pages.memory(), &notify, EventChannelPort(1)).unwrap();
+    let mut buf = [0u8; 16];
+    let e = TransportError::RingIndexOverflow {
+        response: true,
+        cons: u32::MAX - 10,
+        prod: 1020,
+    };
+    assert_eq!(t.read(&mut buf), Err(e));
+    // Terminal: even writes fail now, with the same cause.
+    assert_eq!(t.write(b"x"), Err(e));
+    assert_eq!(t.error(), Some(e));
+
+    // The client sees a terminal connection error, not a hang.
+    let clock = FakeClock::new();
+    let mut c = Client::new(t, ClockRef(&clock), |_| clock.stall_us(1000)).unwrap();
+    assert_eq!(
+        c.read("x"),
+        Err(Error::Connection(ConnectionError::Transport(e)))
+    );
+}
+
+#[test]
+fn request_index_overflow_is_terminal() {
+    let pages = HeapPages::new(1).unwrap();
+    let peer = RingPeer::new(pages.memory());
+    peer.set_indices(100, 100 + 1025, 0, 0);
+    let notify = NotifyCounter::new();
+    let mut t = RingTransport::new(pages.memory(), &notify, EventChannelPort(1)).unwrap();
+    assert!(matches!(
+        t.write(b"abc"),
+        Err(TransportError::RingIndexOverflow {
+            response: false,
+            ..
+        })
+    ));
+    assert_eq!(notify.sends(), 0);
+}
+
+#[test]
+fn full_ring_takes_partial_writes() {
+    let pages = HeapPages::new(1).unwrap();
+    let peer = RingPeer::new(pages.memory());
+    peer.set_indices(u32::MAX - 3, u32::MAX - 3, 0, 0);
+    let notify = NotifyCounter::new();
+    let mut t = RingTransport::new(pages.memory(), &notify, EventChannelPort(1)).unwrap();
+    let data: alloc::vec::Vec<u8> = (0..1500u32).map(|i| i as u8).collect();
+    assert_eq!(t.write(&data), Ok(1024));
+    assert_eq!(t.write(&data[1024..]), Ok(0));
+    let got = peer.take_requests(600);
+    assert_eq!(got, &data[..600]);
+    assert_eq!(t.write(&data[1024..]), Ok(476));
+    let got = peer.take_requests(usize::MAX);
+    assert_eq!(got, &data[600..]);
+}
+
+#[test]
+fn server_error_field_is_honoured() {
+    let pages = HeapPages::new(1).unwrap();
+    let peer = RingPeer::new(pages.memory());
+    let notify = NotifyCounter::new();
+    let mut t = RingTransport::new(pages.memory(), &notify, EventChannelPort(1)).unwrap();
+    // The error field without the feature bit is ignored.
+    peer.set_error(0, 2);
+    assert_eq!(t.write(b"a"), Ok(1));
+    peer.set_error(2, 2);
+    assert_eq!(t.write(b"a"), Err(TransportError::ServerError(2)));
+}
+
+#[test]
+fn too_small_page_is_refused() {
+    let pages = HeapPages::new(1).unwrap();
+    let small = pages.memory().window(0, 100).unwrap();
+    let notify = NotifyCounter::new();
+    assert!(matches!(
+        RingTransport::new(small, &notify, EventChannelPort(1)),
+        Err(TransportError::BadRingPage)
+    ));
+}
+
+#[test]
+fn clock_bounds_a_silent_server() {
+    let pages = HeapPages::new(1).unwrap();
+    let notify = NotifyCounter::new();
+    let clock = FakeClock::new();
+    let t = RingTransport::new(pages.memory(), &notify, EventChannelPort(1)).unwrap();
+    let mut c = Client::new(t, ClockRef(&clock), |_| clock.stall_us(500)).unwrap();
+    c.set_timeout_ms(20);
+    assert_eq!(c.read("x"), Err(Error::Timeout));
+    assert!(clock.now().0 >= 20_000_000);
+}
