@@ -330,7 +330,10 @@ mod tests {
             Err(XenError::ENOSPC)
         );
         assert!(hv.evtchn_alloc_unbound(DomainId::DOM0).is_ok());
-        hv.add_port(EventChannelPort(40), EventChannelStatus::Other { status: 4 });
+        hv.add_port(
+            EventChannelPort(40),
+            EventChannelStatus::Other { status: 4 },
+        );
         assert_eq!(hv.evtchn_unmask(EventChannelPort(40)), Ok(()));
         hv.set_param(1, 0xfeed);
         assert_eq!(hv.hvm_get_param(1), Ok(0xfeed));
