@@ -11,6 +11,7 @@
 #[cfg(not(target_arch = "x86_64"))]
 compile_error!("xen-public-headers describes the x86_64 ABI only");
 
+pub mod arch_x86;
 pub mod errno;
 pub mod event_channel;
 pub mod features;

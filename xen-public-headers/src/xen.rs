@@ -138,6 +138,9 @@ pub const XEN_LEGACY_MAX_VCPUS: usize = 32;
 /// (not a C macro: the C array dimension `sizeof(xen_ulong_t) * 8`).
 pub const EVTCHN_2L_NR_WORDS: usize = 64;
 
+/// I/O port of Xen's HVM debug console: bytes written there appear in the hypervisor log.
+pub const XEN_HVM_DEBUGCONS_IOPORT: u16 = 0xe9;
+
 /// `vcpu_time_info.flags`: the TSC is stable across vCPUs.
 pub const XEN_PVCLOCK_TSC_STABLE_BIT: u8 = 1 << 0;
 /// `vcpu_time_info.flags`: the guest was stopped by the toolstack.

@@ -247,7 +247,15 @@ fn probe_table() -> Table {
         DOMID_FIRST_RESERVED, DOMID_SELF, DOMID_IO, DOMID_XEN, DOMID_COW, DOMID_INVALID,
         DOMID_IDLE, DOMID_MASK, XEN_LEGACY_MAX_VCPUS,
         EVTCHN_2L_NR_WORDS = "sizeof(((struct shared_info *)0)->evtchn_pending) / sizeof(xen_ulong_t)",
-        XEN_PVCLOCK_TSC_STABLE_BIT, XEN_PVCLOCK_GUEST_STOPPED);
+        XEN_PVCLOCK_TSC_STABLE_BIT, XEN_PVCLOCK_GUEST_STOPPED, XEN_HVM_DEBUGCONS_IOPORT);
+
+    // arch-x86/cpuid.h
+    consts!(t, arch_x86::cpuid: XEN_CPUID_FIRST_LEAF, XEN_CPUID_SIGNATURE_EBX,
+        XEN_CPUID_SIGNATURE_ECX, XEN_CPUID_SIGNATURE_EDX,
+        XEN_CPUID_FEAT1_MMU_PT_UPDATE_PRESERVE_AD, XEN_HVM_CPUID_APIC_ACCESS_VIRT,
+        XEN_HVM_CPUID_X2APIC_VIRT, XEN_HVM_CPUID_IOMMU_MAPPINGS, XEN_HVM_CPUID_VCPU_ID_PRESENT,
+        XEN_HVM_CPUID_DOMID_PRESENT, XEN_HVM_CPUID_EXT_DEST_ID, XEN_HVM_CPUID_UPCALL_VECTOR,
+        XEN_CPUID_MACHINE_ADDRESS_WIDTH_MASK, XEN_CPUID_MAX_NUM_LEAVES);
     structs!(t, xen: vcpu_time_info {
         version, pad0, tsc_timestamp, system_time, tsc_to_system_mul, tsc_shift, flags, pad1
     });
@@ -499,6 +507,7 @@ const C_PRELUDE: &str = r#"
 #include <xen/sched.h>
 #include <xen/version.h>
 #include <xen/features.h>
+#include <xen/arch-x86/cpuid.h>
 #include <errno.h>
 #include <xen/io/ring.h>
 #include <xen/io/xs_wire.h>
@@ -670,7 +679,8 @@ fn run_probe(c_source: &str) -> BTreeMap<String, String> {
         Path::new("/usr/include/xen/xen.h").is_file(),
         "{MISSING_HEADERS}"
     );
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("xen-abi-probe");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("xen-abi-probe-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create probe directory");
     let source = dir.join("probe.c");
     let binary = dir.join("probe");
@@ -695,6 +705,8 @@ fn run_probe(c_source: &str) -> BTreeMap<String, String> {
     );
     let run = Command::new(&binary).output().expect("run the probe");
     assert!(run.status.success(), "probe exited with {}", run.status);
+    // Kept on failure above for inspection; removed once it ran.
+    let _ = std::fs::remove_dir_all(&dir);
     String::from_utf8(run.stdout)
         .expect("probe output is ASCII")
         .lines()
