@@ -1,0 +1,134 @@
+//! The WDK's IRP macros and inline functions (`IoGetCurrentIrpStackLocation`,
+//! `IoSkipCurrentIrpStackLocation`, `IoSetCompletionRoutine`, ...) as Rust functions.
+#![allow(non_snake_case)]
+
+use crate::ntdef::*;
+use crate::wdm::*;
+
+/// `IoGetCurrentIrpStackLocation`.
+///
+/// # Safety
+/// `irp` must point to a valid IRP owned by the caller's dispatch or completion routine.
+#[inline]
+pub unsafe fn IoGetCurrentIrpStackLocation(irp: *mut IRP) -> *mut IO_STACK_LOCATION {
+    // SAFETY: the caller guarantees `irp` is valid.
+    let irp = unsafe { &*irp };
+    // SAFETY: `Tail.Overlay` is the active union member while a driver processes the IRP.
+    unsafe { irp.Tail.Overlay.CurrentStackLocation }
+}
+
+/// `IoGetNextIrpStackLocation`: the location the next-lower driver will see.
+///
+/// # Safety
+/// As [`IoGetCurrentIrpStackLocation`]; the IRP must have a location below the current one.
+#[inline]
+pub unsafe fn IoGetNextIrpStackLocation(irp: *mut IRP) -> *mut IO_STACK_LOCATION {
+    // SAFETY: forwarded caller guarantee.
+    let current = unsafe { IoGetCurrentIrpStackLocation(irp) };
+    current.wrapping_sub(1)
+}
+
+/// `IoSkipCurrentIrpStackLocation`: the next driver reuses the current location.
+///
+/// # Safety
+/// As [`IoGetCurrentIrpStackLocation`]; call only right before passing the IRP down.
+#[inline]
+pub unsafe fn IoSkipCurrentIrpStackLocation(irp: *mut IRP) {
+    // SAFETY: the caller guarantees `irp` is valid and owned.
+    let irp = unsafe { &mut *irp };
+    irp.CurrentLocation = irp.CurrentLocation.wrapping_add(1);
+    // SAFETY: `Tail.Overlay` is the active member while a driver owns the IRP.
+    let overlay = unsafe { &mut irp.Tail.Overlay };
+    overlay.CurrentStackLocation = overlay.CurrentStackLocation.wrapping_add(1);
+}
+
+/// `IoCopyCurrentIrpStackLocationToNext`: copies everything but the completion routine and
+/// context, and clears `Control`.
+///
+/// # Safety
+/// As [`IoGetNextIrpStackLocation`].
+#[inline]
+pub unsafe fn IoCopyCurrentIrpStackLocationToNext(irp: *mut IRP) {
+    // SAFETY: forwarded caller guarantee.
+    let current = unsafe { IoGetCurrentIrpStackLocation(irp) };
+    // SAFETY: forwarded caller guarantee.
+    let next = unsafe { IoGetNextIrpStackLocation(irp) };
+    // SAFETY: a valid stack location of the IRP.
+    let current = unsafe { &*current };
+    // SAFETY: a valid stack location of the IRP, distinct from `current`.
+    let next = unsafe { &mut *next };
+    next.MajorFunction = current.MajorFunction;
+    next.MinorFunction = current.MinorFunction;
+    next.Flags = current.Flags;
+    next.Parameters = current.Parameters;
+    next.DeviceObject = current.DeviceObject;
+    next.FileObject = current.FileObject;
+    next.Control = 0;
+    next.CompletionRoutine = None;
+    next.Context = core::ptr::null_mut();
+}
+
+/// `IoSetCompletionRoutine`.
+///
+/// # Safety
+/// As [`IoGetNextIrpStackLocation`]; `context` must stay valid until the routine runs.
+#[inline]
+pub unsafe fn IoSetCompletionRoutine(
+    irp: *mut IRP,
+    routine: PIO_COMPLETION_ROUTINE,
+    context: PVOID,
+    invoke_on_success: bool,
+    invoke_on_error: bool,
+    invoke_on_cancel: bool,
+) {
+    // SAFETY: forwarded caller guarantee.
+    let next = unsafe { IoGetNextIrpStackLocation(irp) };
+    // SAFETY: the next stack location of a valid IRP.
+    let next = unsafe { &mut *next };
+    next.CompletionRoutine = routine;
+    next.Context = context;
+    let mut control = 0;
+    if invoke_on_success {
+        control |= SL_INVOKE_ON_SUCCESS;
+    }
+    if invoke_on_error {
+        control |= SL_INVOKE_ON_ERROR;
+    }
+    if invoke_on_cancel {
+        control |= SL_INVOKE_ON_CANCEL;
+    }
+    next.Control = control;
+}
+
+/// `IoMarkIrpPending`.
+///
+/// # Safety
+/// As [`IoGetCurrentIrpStackLocation`].
+#[inline]
+pub unsafe fn IoMarkIrpPending(irp: *mut IRP) {
+    // SAFETY: forwarded caller guarantee.
+    let current = unsafe { IoGetCurrentIrpStackLocation(irp) };
+    // SAFETY: the current stack location of a valid IRP.
+    let current = unsafe { &mut *current };
+    current.Control |= SL_PENDING_RETURNED;
+}
+
+/// `IoCallDriver`.
+///
+/// # Safety
+/// `device` must be a valid device object and `irp` an IRP set up for it.
+#[inline]
+pub unsafe fn IoCallDriver(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY: forwarded caller guarantee.
+    unsafe { IofCallDriver(device, irp) }
+}
+
+/// `IoCompleteRequest`.
+///
+/// # Safety
+/// `irp` must be owned by the caller and not touched after this call.
+#[inline]
+pub unsafe fn IoCompleteRequest(irp: *mut IRP, priority_boost: CCHAR) {
+    // SAFETY: forwarded caller guarantee.
+    unsafe { IofCompleteRequest(irp, priority_boost) }
+}

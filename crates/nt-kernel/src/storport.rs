@@ -1,0 +1,1 @@
+//! StorPort (to come).

@@ -1,0 +1,11 @@
+//! xenstub.sys: on Windows targets the driver image (entry point `DriverEntry` in
+//! `driver.rs`); on the host an empty program, so the workspace builds everywhere.
+#![cfg_attr(target_os = "windows", no_std, no_main)]
+
+#[cfg(target_os = "windows")]
+mod driver;
+
+#[cfg(not(target_os = "windows"))]
+fn main() {
+    eprintln!("xenstub is a Windows driver: build it with `cargo xtask dist`");
+}
