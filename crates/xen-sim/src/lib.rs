@@ -8,14 +8,20 @@
 #![deny(missing_docs)]
 
 pub mod abi;
+pub mod blkback;
+pub mod clock;
 pub mod grant;
 pub mod hv;
 pub mod memory;
+pub mod toolstack;
 pub mod world;
 pub mod xenstored;
 
+pub use blkback::{Blkback, BlkbackStats, Hostile};
+pub use clock::SimClock;
 pub use grant::{GrantStatus, MapHandle};
 pub use hv::{Hv, Violation};
 pub use memory::GuestMemory;
+pub use toolstack::{vbd_paths, VbdPaths};
 pub use world::{Backend, Guest, NotIdle, Sim, SimHypervisor, World};
 pub use xenstored::{Access, ConnId, Perms, StoreError, WatchEvent, Xenstored};

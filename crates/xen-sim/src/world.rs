@@ -11,6 +11,7 @@ use xen_hal::{
 };
 
 use crate::abi;
+use crate::clock::SimClock;
 use crate::hv::{Hv, Violation};
 use crate::xenstored::{Access, ConnId, Perms, StoreError, WatchEvent, Xenstored};
 
@@ -33,7 +34,11 @@ pub(crate) struct WorldInner {
     backends: RefCell<Vec<Rc<RefCell<dyn Backend>>>>,
     /// Whether `sched_yield` / `sched_poll` of a guest run the pump.
     auto_pump: std::cell::Cell<bool>,
+    clock: SimClock,
 }
+
+/// Simulated time one guest wait takes (see [`World::waiter`]).
+pub const WAIT_STEP_NS: u64 = 100_000;
 
 /// Rounds after which [`World::run_until_idle`] gives up.
 pub const MAX_PUMP_ROUNDS: usize = 1000;
@@ -84,6 +89,7 @@ impl World {
                 }),
                 backends: RefCell::new(Vec::new()),
                 auto_pump: std::cell::Cell::new(true),
+                clock: SimClock::new(),
             }),
             dom0,
         }
@@ -179,6 +185,21 @@ impl World {
     /// number of rounds that did something.
     pub fn run_until_idle(&self) -> Result<usize, NotIdle> {
         run_until_idle(&self.inner)
+    }
+
+    /// The machine's clock (moves only when a guest waits).
+    pub fn clock(&self) -> SimClock {
+        self.inner.clock.clone()
+    }
+
+    /// A wait hook for the blocking APIs of the crates under test: each call lets dom0 work
+    /// until idle, then moves the clock forward by [`WAIT_STEP_NS`] so deadlines expire.
+    pub fn waiter(&self) -> impl FnMut(xen_hal::Instant) + 'static {
+        let world = self.clone();
+        move |_deadline| {
+            let _ = world.run_until_idle();
+            world.inner.clock.advance_ns(WAIT_STEP_NS);
+        }
     }
 
     /// Whether guest `sched_yield` / `sched_poll` run the pump (default: yes).

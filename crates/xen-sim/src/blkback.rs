@@ -1,0 +1,626 @@
+//! A minimal blkback in dom0 serving a RAM disk, following the xenbus protocol the way
+//! Linux's xen-blkback does, with hooks that make it hostile for frontend tests.
+//!
+//! Protocol: on creation it advertises `sectors`, `sector-size`, `info` and
+//! `feature-flush-cache` and goes `InitWait`. When the frontend is `Initialised` (or
+//! `Connected`) it reads `ring-ref` and `event-channel` (single-page rings only: it does not
+//! advertise `max-ring-page-order`), maps the ring through the grant rules, binds the event
+//! channel and goes `Connected`. Requests are served from the ring when the frontend notifies;
+//! every segment is checked (sector range within the page, within the disk, grant mappable) and
+//! a bad one fails the request with `BLKIF_RSP_ERROR`. On frontend `Closing` it unmaps the ring
+//! and unbinds (`Closing`); on `Closed` it goes `Closed`.
+
+// Xen's constant names are kept verbatim, also in patterns.
+#![allow(non_upper_case_globals)]
+
+use std::sync::atomic::Ordering;
+
+use xen_hal::{DomainId, EventChannelPort, GrantRef, PAGE_SIZE};
+use xen_public_headers::io::blkif::{
+    blkif_request, blkif_response, BLKIF_MAX_SEGMENTS_PER_REQUEST, BLKIF_OP_FLUSH_DISKCACHE,
+    BLKIF_OP_READ, BLKIF_OP_WRITE, BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY,
+};
+use xen_public_headers::io::xenbus::{
+    XenbusState, XenbusStateClosed, XenbusStateClosing, XenbusStateConnected, XenbusStateInitWait,
+    XenbusStateInitialised, XenbusStateInitialising, XenbusStateUnknown,
+};
+use xen_ring::BackRing;
+
+use crate::grant::MapHandle;
+use crate::world::{Backend, Sim};
+use crate::xenstored::ConnId;
+
+/// Bytes per sector of the RAM disk.
+pub const SECTOR_SIZE: usize = 512;
+const SECTORS_PER_PAGE: u8 = (PAGE_SIZE / SECTOR_SIZE) as u8;
+
+/// Ways to make the backend misbehave.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hostile {
+    /// Answer every request with an id the frontend never used.
+    pub wrong_id: bool,
+    /// After the next responses, publish a `rsp_prod` a whole ring beyond them.
+    pub overflow_rsp_prod: bool,
+    /// Write this instead of a state number the next time the state changes.
+    pub garbage_state: Option<String>,
+}
+
+/// Counters of what the backend did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlkbackStats {
+    /// Requests answered `BLKIF_RSP_OKAY`.
+    pub ok: u64,
+    /// Requests answered `BLKIF_RSP_ERROR`.
+    pub errors: u64,
+    /// Requests answered `BLKIF_RSP_EOPNOTSUPP`.
+    pub unsupported: u64,
+    /// Flushes served.
+    pub flushes: u64,
+    /// Notifications sent to the frontend.
+    pub notifications: u64,
+}
+
+struct Connection {
+    ring: BackRing<blkif_request, blkif_response>,
+    ring_map: MapHandle,
+    port: EventChannelPort,
+}
+
+/// The backend of one virtual block device.
+pub struct Blkback {
+    frontend: DomainId,
+    backend_path: String,
+    frontend_path: Option<String>,
+    conn: ConnId,
+    disk: Vec<u8>,
+    state: XenbusState,
+    connection: Option<Connection>,
+    hostile: Hostile,
+    stats: BlkbackStats,
+    last_error: Option<String>,
+    /// A request arrived while no notification was expected (serve on the next poll).
+    more: bool,
+}
+
+fn bad(why: impl Into<String>) -> String {
+    why.into()
+}
+
+impl Blkback {
+    /// A backend at `backend_path` for `frontend`'s device, serving `sectors` sectors of RAM.
+    /// It watches its directory and starts on the next pump round.
+    pub fn new(sim: &mut Sim, frontend: DomainId, backend_path: &str, sectors: u64) -> Blkback {
+        let conn = sim.xenstored.connect(0);
+        let _ = sim.xenstored.watch(conn, backend_path, "backend");
+        let bytes = usize::try_from(sectors)
+            .unwrap_or(0)
+            .saturating_mul(SECTOR_SIZE);
+        Blkback {
+            frontend,
+            backend_path: backend_path.to_string(),
+            frontend_path: None,
+            conn,
+            disk: vec![0; bytes],
+            state: XenbusStateUnknown,
+            connection: None,
+            hostile: Hostile::default(),
+            stats: BlkbackStats::default(),
+            last_error: None,
+            more: false,
+        }
+    }
+
+    /// The RAM disk.
+    pub fn disk(&self) -> &[u8] {
+        &self.disk
+    }
+
+    /// The RAM disk, writable (to prepare content).
+    pub fn disk_mut(&mut self) -> &mut [u8] {
+        &mut self.disk
+    }
+
+    /// The backend's xenbus state.
+    pub fn state(&self) -> XenbusState {
+        self.state
+    }
+
+    /// Whether the ring is mapped and the event channel bound.
+    pub fn is_connected(&self) -> bool {
+        self.connection.is_some()
+    }
+
+    /// What it did.
+    pub fn stats(&self) -> BlkbackStats {
+        self.stats
+    }
+
+    /// Why it gave up on the frontend, if it did.
+    pub fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
+    }
+
+    /// Makes the backend misbehave.
+    pub fn set_hostile(&mut self, hostile: Hostile) {
+        self.hostile = hostile;
+    }
+
+    fn read(&self, sim: &mut Sim, path: &str) -> Option<String> {
+        sim.xenstored
+            .read(self.conn, 0, path)
+            .ok()
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+    }
+
+    fn write(&self, sim: &mut Sim, key: &str, value: &str) {
+        let path = format!("{}/{key}", self.backend_path);
+        let _ = sim.xenstored.write(self.conn, 0, &path, value.as_bytes());
+    }
+
+    fn switch_state(&mut self, sim: &mut Sim, state: XenbusState) {
+        self.state = state;
+        let text = match self.hostile.garbage_state.take() {
+            Some(garbage) => garbage,
+            None => state.to_string(),
+        };
+        self.write(sim, "state", &text);
+    }
+
+    fn frontend_state(&self, sim: &mut Sim) -> Option<XenbusState> {
+        let path = format!("{}/state", self.frontend_path.as_ref()?);
+        self.read(sim, &path)?.trim().parse().ok()
+    }
+
+    /// Linux blkback's probe: features, then `InitWait`.
+    fn probe(&mut self, sim: &mut Sim) {
+        let Some(frontend) = self.read(sim, &format!("{}/frontend", self.backend_path)) else {
+            return;
+        };
+        if self.frontend_path.is_none() {
+            let _ = sim
+                .xenstored
+                .watch(self.conn, &format!("{frontend}/state"), "frontend");
+        }
+        self.frontend_path = Some(frontend);
+        let sectors = (self.disk.len() / SECTOR_SIZE).to_string();
+        self.write(sim, "sectors", &sectors);
+        self.write(sim, "sector-size", &SECTOR_SIZE.to_string());
+        self.write(sim, "physical-sector-size", &SECTOR_SIZE.to_string());
+        self.write(sim, "info", "0");
+        self.write(sim, "feature-flush-cache", "1");
+        self.write(sim, "feature-barrier", "0");
+        self.switch_state(sim, XenbusStateInitWait);
+    }
+
+    fn connect(&mut self, sim: &mut Sim) -> Result<(), String> {
+        let front = self
+            .frontend_path
+            .clone()
+            .ok_or_else(|| bad("no frontend"))?;
+        if let Some(protocol) = self.read(sim, &format!("{front}/protocol")) {
+            if protocol != "x86_64-abi" {
+                return Err(format!("unsupported protocol {protocol}"));
+            }
+        }
+        let gref: u32 = self
+            .read(sim, &format!("{front}/ring-ref"))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| bad("reading ring-ref"))?;
+        let port: u32 = self
+            .read(sim, &format!("{front}/event-channel"))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| bad("reading event-channel"))?;
+        let ring_map = sim
+            .hv
+            .grant_map(DomainId::DOM0, self.frontend, GrantRef(gref), false)
+            .map_err(|e| format!("mapping ring-ref {gref}: {e:?}"))?;
+        let ring = sim
+            .hv
+            .grant_memory(ring_map)
+            .map_err(|e| format!("{e:?}"))
+            .and_then(|mem| BackRing::attach(mem).map_err(|e| format!("ring: {e:?}")));
+        let ring = match ring {
+            Ok(ring) => ring,
+            Err(e) => {
+                let _ = sim.hv.grant_unmap(DomainId::DOM0, ring_map);
+                return Err(e);
+            }
+        };
+        let local = match sim.hv.evtchn_bind_interdomain(
+            DomainId::DOM0,
+            self.frontend,
+            EventChannelPort(port),
+        ) {
+            Ok(local) => local,
+            Err(e) => {
+                let _ = sim.hv.grant_unmap(DomainId::DOM0, ring_map);
+                return Err(format!("binding event-channel {port}: {e:?}"));
+            }
+        };
+        self.connection = Some(Connection {
+            ring,
+            ring_map,
+            port: local,
+        });
+        self.more = true;
+        Ok(())
+    }
+
+    fn disconnect(&mut self, sim: &mut Sim) {
+        if let Some(c) = self.connection.take() {
+            let _ = sim.hv.evtchn_close(DomainId::DOM0, c.port);
+            let _ = sim.hv.grant_unmap(DomainId::DOM0, c.ring_map);
+        }
+    }
+
+    fn fatal(&mut self, sim: &mut Sim, why: String) {
+        // As xenbus_dev_fatal: record the error where the toolstack looks, then close.
+        self.write(sim, "error", &why);
+        self.last_error = Some(why);
+        self.disconnect(sim);
+        self.switch_state(sim, XenbusStateClosing);
+    }
+
+    fn frontend_changed(&mut self, sim: &mut Sim) {
+        let Some(state) = self.frontend_state(sim) else {
+            return;
+        };
+        match state {
+            XenbusStateInitialising if self.state == XenbusStateClosed => self.probe(sim),
+            XenbusStateInitialised | XenbusStateConnected => {
+                if self.state != XenbusStateInitWait {
+                    return;
+                }
+                match self.connect(sim) {
+                    Ok(()) => self.switch_state(sim, XenbusStateConnected),
+                    Err(why) => self.fatal(sim, why),
+                }
+            }
+            XenbusStateClosing => {
+                self.disconnect(sim);
+                if self.state != XenbusStateClosing {
+                    self.switch_state(sim, XenbusStateClosing);
+                }
+            }
+            XenbusStateClosed => {
+                self.disconnect(sim);
+                if self.state != XenbusStateClosed {
+                    self.switch_state(sim, XenbusStateClosed);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Serves one request; returns the status to answer with.
+    fn serve(&mut self, sim: &mut Sim, request: &blkif_request) -> i16 {
+        match request.operation {
+            BLKIF_OP_FLUSH_DISKCACHE => {
+                self.stats.flushes += 1;
+                BLKIF_RSP_OKAY
+            }
+            BLKIF_OP_READ | BLKIF_OP_WRITE => match self.transfer(sim, request) {
+                Ok(()) => BLKIF_RSP_OKAY,
+                Err(_) => BLKIF_RSP_ERROR,
+            },
+            _ => BLKIF_RSP_EOPNOTSUPP,
+        }
+    }
+
+    fn transfer(&mut self, sim: &mut Sim, request: &blkif_request) -> Result<(), String> {
+        let count = usize::from(request.nr_segments);
+        if count == 0 || count > BLKIF_MAX_SEGMENTS_PER_REQUEST {
+            return Err(format!("{count} segments"));
+        }
+        let write = request.operation == BLKIF_OP_WRITE;
+        let mut sector = request.sector_number;
+        // Validate everything before touching the disk.
+        let mut plan = Vec::with_capacity(count);
+        for seg in request.seg.iter().take(count) {
+            if seg.first_sect > seg.last_sect || seg.last_sect >= SECTORS_PER_PAGE {
+                return Err(format!("segment {}..={}", seg.first_sect, seg.last_sect));
+            }
+            let sectors = u64::from(seg.last_sect - seg.first_sect) + 1;
+            let end = sector
+                .checked_add(sectors)
+                .ok_or_else(|| bad("sector overflow"))?;
+            if end > (self.disk.len() / SECTOR_SIZE) as u64 {
+                return Err(format!("sectors {sector}..{end} beyond the disk"));
+            }
+            plan.push((seg.gref, seg.first_sect, sectors, sector));
+            sector = end;
+        }
+        // A disk write reads guest memory: map read-only, as blkback does.
+        let mut handles = Vec::with_capacity(count);
+        let mut result = Ok(());
+        for (gref, ..) in &plan {
+            match sim
+                .hv
+                .grant_map(DomainId::DOM0, self.frontend, GrantRef(*gref), write)
+            {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    result = Err(format!("grant {gref}: {e:?}"));
+                    break;
+                }
+            }
+        }
+        if result.is_ok() {
+            for ((_, first, sectors, disk_sector), handle) in plan.iter().zip(&handles) {
+                let page = match sim.hv.grant_memory(*handle) {
+                    Ok(page) => page,
+                    Err(e) => {
+                        result = Err(format!("{e:?}"));
+                        break;
+                    }
+                };
+                let offset = usize::from(*first) * SECTOR_SIZE;
+                let len = *sectors as usize * SECTOR_SIZE;
+                let at = *disk_sector as usize * SECTOR_SIZE;
+                let Some(disk) = self.disk.get_mut(at..at + len) else {
+                    result = Err(bad("disk range"));
+                    break;
+                };
+                let copied = if write {
+                    page.read_bytes(offset, disk)
+                } else {
+                    page.write_bytes(offset, disk)
+                };
+                if copied.is_err() {
+                    result = Err(bad("page range"));
+                    break;
+                }
+            }
+        }
+        for handle in handles {
+            let _ = sim.hv.grant_unmap(DomainId::DOM0, handle);
+        }
+        result
+    }
+
+    fn serve_ring(&mut self, sim: &mut Sim) -> Result<bool, String> {
+        let Some(mut c) = self.connection.take() else {
+            return Ok(false);
+        };
+        let result = self.serve_connection(sim, &mut c);
+        self.connection = Some(c);
+        result
+    }
+
+    fn serve_connection(&mut self, sim: &mut Sim, c: &mut Connection) -> Result<bool, String> {
+        let kicked = sim.hv.evtchn_take_pending(DomainId::DOM0, c.port);
+        if !kicked && !self.more {
+            return Ok(false);
+        }
+        self.more = false;
+        // The frontend must keep the ring page while it is mapped.
+        sim.hv
+            .grant_memory(c.ring_map)
+            .map_err(|e| format!("ring page: {e:?}"))?;
+        let mut served = 0u32;
+        // Bounded: at most one ring's worth per poll; the rest on the next round.
+        while served < c.ring.size() {
+            let Some(request) = c.ring.next_request().map_err(|e| format!("{e:?}"))? else {
+                break;
+            };
+            let status = self.serve(sim, &request);
+            match status {
+                BLKIF_RSP_OKAY => self.stats.ok += 1,
+                BLKIF_RSP_ERROR => self.stats.errors += 1,
+                _ => self.stats.unsupported += 1,
+            }
+            let id = if self.hostile.wrong_id {
+                request.id ^ 0x5A5A_0000_0000
+            } else {
+                request.id
+            };
+            let response = blkif_response {
+                id,
+                operation: request.operation,
+                status,
+                ..Default::default()
+            };
+            c.ring
+                .push_response(&response)
+                .map_err(|e| format!("{e:?}"))?;
+            served += 1;
+        }
+        if served == 0 {
+            return Ok(false);
+        }
+        let notify = c
+            .ring
+            .push_responses_and_check_notify()
+            .map_err(|e| format!("{e:?}"))?;
+        if self.hostile.overflow_rsp_prod {
+            self.hostile.overflow_rsp_prod = false;
+            if let Ok(mem) = sim.hv.grant_memory(c.ring_map) {
+                let bogus = c.ring.rsp_prod_pvt().wrapping_add(c.ring.size() + 3);
+                let _ = mem.store_u32(xen_ring::layout::RSP_PROD, bogus, Ordering::Release);
+            }
+        }
+        if notify || self.hostile.wrong_id {
+            let _ = sim.hv.evtchn_send(DomainId::DOM0, c.port);
+            self.stats.notifications += 1;
+        }
+        if c.ring
+            .final_check_for_requests()
+            .map_err(|e| format!("{e:?}"))?
+        {
+            self.more = true;
+        }
+        Ok(true)
+    }
+}
+
+impl Backend for Blkback {
+    fn poll(&mut self, sim: &mut Sim) -> bool {
+        let events = sim.xenstored.take_events(self.conn);
+        let mut progress = !events.is_empty();
+        if self.state == XenbusStateUnknown {
+            // The toolstack wrote the directory: probe.
+            let ours: Option<XenbusState> = self
+                .read(sim, &format!("{}/state", self.backend_path))
+                .and_then(|s| s.trim().parse().ok());
+            if ours == Some(XenbusStateInitialising) {
+                self.probe(sim);
+                progress = true;
+            }
+        }
+        if events.iter().any(|e| e.token == "frontend") {
+            self.frontend_changed(sim);
+        }
+        match self.serve_ring(sim) {
+            Ok(moved) => progress |= moved,
+            Err(why) => {
+                self.fatal(sim, why);
+                progress = true;
+            }
+        }
+        progress
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi;
+    use crate::world::{Guest, World};
+    use xen_hal::{Hypervisor, PageAllocator, PageRange};
+    use xen_ring::FrontRing;
+
+    /// A frontend written by hand: grant entries poked into the table, xenstore written
+    /// through a guest connection.
+    struct Front {
+        table: PageRange,
+        conn: ConnId,
+        guest: Guest,
+    }
+
+    impl Front {
+        fn new(world: &World, guest: &Guest) -> Front {
+            let table = guest.memory.alloc_pages(1).unwrap();
+            guest
+                .hypervisor
+                .add_to_physmap(abi::XENMAPSPACE_grant_table, 0, table.pfn)
+                .unwrap();
+            let conn = world.with_sim(|sim| sim.xenstored.connect(guest.domid.0));
+            Front {
+                table,
+                conn,
+                guest: guest.clone(),
+            }
+        }
+        fn grant(&self, gref: u32, frame: u64, readonly: bool) {
+            let off = gref as usize * 8;
+            let mut flags = abi::GTF_permit_access;
+            if readonly {
+                flags |= abi::GTF_readonly;
+            }
+            self.table
+                .memory
+                .store_u32(off + 4, frame as u32, Ordering::SeqCst)
+                .unwrap();
+            self.table
+                .memory
+                .store_u32(off, u32::from(flags), Ordering::SeqCst)
+                .unwrap();
+        }
+        fn write(&self, world: &World, path: &str, value: &str) {
+            world
+                .with_sim(|sim| sim.xenstored.write(self.conn, 0, path, value.as_bytes()))
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn serves_reads_and_writes_and_rejects_bad_segments() {
+        let world = World::new();
+        let guest = world.create_guest(3, "g");
+        let (paths, blkback) = world.attach_vbd(3, 768, 64);
+        world.run_until_idle().unwrap();
+        assert_eq!(blkback.borrow().state(), XenbusStateInitWait);
+        assert_eq!(
+            world
+                .xs_read_string(&format!("{}/sectors", paths.backend))
+                .unwrap(),
+            "64"
+        );
+        let front = Front::new(&world, &guest);
+        let ring_page = guest.memory.alloc_pages(1).unwrap();
+        let mut ring: FrontRing<blkif_request, blkif_response> =
+            FrontRing::init(ring_page.memory).unwrap();
+        front.grant(8, ring_page.pfn.0, false);
+        let port = guest
+            .hypervisor
+            .evtchn_alloc_unbound(DomainId::DOM0)
+            .unwrap();
+        let fe = &paths.frontend;
+        front.write(&world, &format!("{fe}/ring-ref"), "8");
+        front.write(&world, &format!("{fe}/event-channel"), &port.0.to_string());
+        front.write(&world, &format!("{fe}/state"), "3");
+        world.run_until_idle().unwrap();
+        assert_eq!(blkback.borrow().state(), XenbusStateConnected);
+        assert_eq!(
+            world.with_sim(|sim| sim.hv.live_mappings(DomainId::DOM0)),
+            1
+        );
+
+        let data = guest.memory.alloc_pages(1).unwrap();
+        data.memory.fill(0, PAGE_SIZE, 0xA5).unwrap();
+        front.grant(9, data.pfn.0, true);
+        let mut req = blkif_request {
+            operation: BLKIF_OP_WRITE,
+            nr_segments: 1,
+            id: 77,
+            sector_number: 4,
+            ..Default::default()
+        };
+        req.seg[0].gref = 9;
+        req.seg[0].first_sect = 1;
+        req.seg[0].last_sect = 2;
+        ring.push_request(&req).unwrap();
+        // Bad segment: last_sect past the page.
+        let mut bad_req = req;
+        bad_req.id = 78;
+        bad_req.seg[0].last_sect = 8;
+        ring.push_request(&bad_req).unwrap();
+        // Writable map of a read-only grant fails: a READ into grant 9.
+        let mut read_ro = req;
+        read_ro.id = 79;
+        read_ro.operation = BLKIF_OP_READ;
+        ring.push_request(&read_ro).unwrap();
+        assert!(ring.push_requests_and_check_notify().unwrap());
+        guest.hypervisor.evtchn_send(port).unwrap();
+        world.run_until_idle().unwrap();
+        let statuses: Vec<(u64, i16)> = std::iter::from_fn(|| ring.next_response().unwrap())
+            .map(|r| (r.id, r.status))
+            .collect();
+        assert_eq!(
+            statuses,
+            vec![
+                (77, BLKIF_RSP_OKAY),
+                (78, BLKIF_RSP_ERROR),
+                (79, BLKIF_RSP_ERROR)
+            ]
+        );
+        let b = blkback.borrow();
+        assert!(b.disk()[4 * 512..6 * 512].iter().all(|x| *x == 0xA5));
+        assert!(b.disk()[6 * 512..7 * 512].iter().all(|x| *x == 0));
+        drop(b);
+        // Only the ring stays mapped.
+        assert_eq!(
+            world.with_sim(|sim| sim.hv.live_mappings(DomainId::DOM0)),
+            1
+        );
+        front.write(&world, &format!("{fe}/state"), "5");
+        world.run_until_idle().unwrap();
+        assert_eq!(blkback.borrow().state(), XenbusStateClosing);
+        assert_eq!(
+            world.with_sim(|sim| sim.hv.live_mappings(DomainId::DOM0)),
+            0
+        );
+        assert!(world.violations().is_empty());
+        let _ = &front.guest;
+    }
+}
