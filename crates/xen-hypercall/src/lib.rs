@@ -20,8 +20,10 @@ extern crate std;
 
 pub mod arch;
 pub mod detect;
+mod xen;
 
 pub use detect::{detect, XenCpuid, XEN_CPUID_FIRST_BASE, XEN_CPUID_SIGNATURE};
+pub use xen::{Xen, MAX_POLL_PORTS};
 
 /// Raw hypercall issuing: hypercall number `op` with up to five arguments in registers.
 ///
