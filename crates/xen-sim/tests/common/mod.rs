@@ -1,0 +1,29 @@
+//! Shared set-up of the end-to-end tests: a guest's xenstore client over its ring page.
+#![allow(dead_code)]
+
+use xen_hal::{Instant, PhysicalMapper};
+use xen_sim::{Guest, SimClock, SimHypervisor, World};
+use xenstore::{Client, RingTransport};
+
+/// The guest's blocking xenstore client, waiting through the world's pump.
+pub type GuestStore = Client<RingTransport<SimHypervisor>, SimClock, Box<dyn FnMut(Instant)>>;
+
+/// Connects `guest`'s xenstore client the way a driver does: ring page and port from the HVM
+/// params, notifications through its hypervisor.
+pub fn guest_store(world: &World, guest: &Guest) -> GuestStore {
+    use xen_hal::Hypervisor;
+    use xen_public_headers::hvm::params::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
+    let hv = &guest.hypervisor;
+    let pfn = xen_hal::Pfn(hv.hvm_get_param(HVM_PARAM_STORE_PFN).unwrap());
+    let port = xen_hal::EventChannelPort(hv.hvm_get_param(HVM_PARAM_STORE_EVTCHN).unwrap() as u32);
+    let page = guest.memory.map_frames(pfn, 1).unwrap();
+    let transport = RingTransport::new(page, hv.clone(), port).unwrap();
+    let mut client = Client::new(
+        transport,
+        world.clock(),
+        Box::new(world.waiter()) as Box<dyn FnMut(Instant)>,
+    )
+    .unwrap();
+    client.set_timeout_ms(50);
+    client
+}
