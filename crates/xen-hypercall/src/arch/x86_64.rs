@@ -69,6 +69,9 @@ pub enum InstallError {
     NoHypercallPage,
     /// The page window is smaller than a page.
     PageTooSmall,
+    /// After the MSR write the page still holds only zeros: Xen did not fill it, and calling
+    /// into it would execute garbage.
+    NotFilled,
 }
 
 /// Xen's hypercall page, installed in a page of guest memory; calls go to `page + op * 32`.
@@ -99,6 +102,15 @@ impl<A: PageAllocator> HypercallPage<A> {
         // accepts a page-aligned guest physical address, and Xen writes only that page, which
         // `page` owns exclusively.
         unsafe { wrmsr(xen.hypercall_msr, gpa) };
+        // Each stub is a few instructions long; the first stub's bytes all zero means nothing
+        // was written.
+        let mut first = [0u8; HYPERCALL_STUB_SIZE];
+        page.memory()
+            .read_bytes(0, &mut first)
+            .map_err(|_| InstallError::PageTooSmall)?;
+        if first.iter().all(|&b| b == 0) {
+            return Err(InstallError::NotFilled);
+        }
         Ok(HypercallPage { page })
     }
 
