@@ -1,9 +1,10 @@
 //! The layout of a shared ring: header offsets, entry size and count.
 
-use core::mem::{align_of, size_of};
+use core::mem::{align_of, offset_of, size_of};
 use core::sync::atomic::Ordering;
 
 use xen_hal::{SharedMemory, PAGE_SIZE};
+use xen_public_headers::io::ring::{round_down_pow2, sring_header};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::error::RingError;
@@ -14,15 +15,15 @@ pub trait RingEntry: FromBytes + IntoBytes + Immutable + KnownLayout {}
 impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingEntry for T {}
 
 /// Offset of `req_prod` in the shared header.
-pub const REQ_PROD: usize = 0;
+pub const REQ_PROD: usize = offset_of!(sring_header, req_prod);
 /// Offset of `req_event` in the shared header.
-pub const REQ_EVENT: usize = 4;
+pub const REQ_EVENT: usize = offset_of!(sring_header, req_event);
 /// Offset of `rsp_prod` in the shared header.
-pub const RSP_PROD: usize = 8;
+pub const RSP_PROD: usize = offset_of!(sring_header, rsp_prod);
 /// Offset of `rsp_event` in the shared header.
-pub const RSP_EVENT: usize = 12;
+pub const RSP_EVENT: usize = offset_of!(sring_header, rsp_event);
 /// Size of the shared header (four indices and padding); the entries start here.
-pub const HEADER_SIZE: usize = 64;
+pub const HEADER_SIZE: usize = size_of::<sring_header>();
 
 /// The largest ring page order accepted by [`RingLayout::for_order`] (16 pages), as Linux's
 /// `XENBUS_MAX_RING_GRANT_ORDER`.
@@ -55,10 +56,9 @@ impl RingLayout {
         if room == 0 {
             return Err(RingError::RegionTooSmall { len: bytes });
         }
-        // Largest power of two not above `room`, capped at 2^31 so that it fits a `u32` index
-        // distance.
-        let capped = room.min(1 << 31);
-        let entries = 1u32 << (usize::BITS - 1 - capped.leading_zeros());
+        // Largest power of two not above `room` (`__RD32`); at most 2^31, so index distances
+        // fit a `u32`.
+        let entries = round_down_pow2(u32::try_from(room).unwrap_or(u32::MAX));
         Ok(RingLayout {
             entries,
             entry_size,
@@ -151,6 +151,26 @@ pub fn needs_notify(old: u32, new: u32, event: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_matches_io_ring_h() {
+        assert_eq!((REQ_PROD, REQ_EVENT, RSP_PROD, RSP_EVENT), (0, 4, 8, 12));
+        assert_eq!(HEADER_SIZE, 64);
+    }
+
+    #[test]
+    fn agrees_with_const_ring_size() {
+        use xen_public_headers::io::ring::const_ring_size;
+        macro_rules! check {
+            ($($n:literal)*) => {$(
+                for order in 0..=MAX_RING_PAGE_ORDER {
+                    let layout = RingLayout::for_order::<[u8; $n], u8>(order).unwrap();
+                    assert_eq!(layout.entries(), const_ring_size(1 << order, $n), "{} {}", $n, order);
+                }
+            )*};
+        }
+        check!(8 12 16 24 64 100 112 120 2000 4032);
+    }
 
     #[test]
     fn blkif_sized_entries_fill_one_page_with_32() {
