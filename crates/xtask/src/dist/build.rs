@@ -1,0 +1,118 @@
+//! One cross build: Debian's cargo and rustc (`RUSTC_BOOTSTRAP=1` for `-Z`), `build-std`, and
+//! the linker configuration passed with `--config`, so the workspace's `.cargo/config.toml` and
+//! the host toolchain are not involved.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use super::Layout;
+use crate::util::workspace_root;
+
+/// The Windows target.
+pub const TARGET: &str = "x86_64-pc-windows-msvc";
+/// Debian's rustc-web compiler and cargo (1.96, with the std source for build-std).
+const RUSTC: &str = "/usr/bin/rustc";
+const CARGO: &str = "/usr/bin/cargo";
+
+/// Linker flags of a kernel driver: native subsystem (6.1 = Windows 7 and later), entry point
+/// DriverEntry, no CRT, checksum (/RELEASE), no incremental linking.
+const LINK_ARGS: [&str; 7] = [
+    "/DRIVER",
+    "/SUBSYSTEM:NATIVE,6.01",
+    "/ENTRY:DriverEntry",
+    "/NODEFAULTLIB",
+    "/RELEASE",
+    "/INCREMENTAL:NO",
+    "/MERGE:.edata=.rdata",
+];
+
+/// The `--config` value of the target's rustflags.
+fn rustflags() -> String {
+    let mut flags = vec!["-C".to_string(), "linker-flavor=lld-link".to_string()];
+    for arg in LINK_ARGS {
+        flags.push("-C".into());
+        flags.push(format!("link-arg={arg}"));
+    }
+    let quoted: Vec<String> = flags.iter().map(|f| format!("\"{f}\"")).collect();
+    format!("target.{TARGET}.rustflags=[{}]", quoted.join(","))
+}
+
+/// Builds `package`'s bin of the same name; returns the linked image (`.exe` as cargo names it).
+pub fn cross_build(package: &str, layout: &Layout) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(&layout.maps).map_err(|e| e.to_string())?;
+    let map = layout.maps.join(format!("{package}.map"));
+    let mut command = Command::new(CARGO);
+    command
+        .current_dir(workspace_root())
+        .args([
+            "rustc",
+            "--release",
+            "-p",
+            package,
+            "--bin",
+            package,
+            "--target",
+            TARGET,
+        ])
+        .arg("--target-dir")
+        .arg(&layout.cross)
+        .args([
+            "-Zbuild-std=core,alloc",
+            "-Zbuild-std-features=compiler-builtins-mem",
+        ])
+        .args(["--config", &format!("target.{TARGET}.linker=\"rust-lld\"")])
+        .args(["--config", &rustflags()])
+        .arg("--")
+        .arg("-C")
+        .arg(format!("link-arg=/MAP:{}", map.display()))
+        .env("RUSTC", RUSTC)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .stdin(Stdio::null());
+    // Nothing of the host toolchain's or the outer cargo's configuration may leak in.
+    for var in [
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_BUILD_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTDOC",
+        "RUSTUP_TOOLCHAIN",
+        "CARGO",
+    ] {
+        command.env_remove(var);
+    }
+    eprintln!("+ RUSTC={RUSTC} RUSTC_BOOTSTRAP=1 {CARGO} rustc --release -p {package} --target {TARGET} -Zbuild-std=core,alloc ...");
+    let output = command
+        .output()
+        .map_err(|e| format!("cannot start {CARGO}: {e}"))?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprint!(
+        "{}",
+        stderr
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("Compiling"))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    );
+    if !output.status.success() {
+        return Err(format!("cross build of {package} failed"));
+    }
+    // Host clippy runs with -D warnings; the cross-only code (cfg windows) must be as clean.
+    if stderr
+        .lines()
+        .any(|l| l.starts_with("warning:") && !l.contains("build-std"))
+    {
+        return Err(format!("cross build of {package} has warnings (see above)"));
+    }
+    let image = layout
+        .cross
+        .join(TARGET)
+        .join("release")
+        .join(format!("{package}.exe"));
+    if !image.is_file() {
+        return Err(format!("{} was not produced", image.display()));
+    }
+    Ok(image)
+}
