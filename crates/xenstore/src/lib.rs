@@ -27,6 +27,8 @@ pub mod wire;
 
 #[cfg(any(test, feature = "test-utils"))]
 pub mod fake;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod hostile;
 
 pub use client::{Client, ClientCore, ReqId, Stats, Transaction, TxId, Wait};
 pub use error::{ConnectionError, Error, TransportError, WireError, XsErrno};
