@@ -1,6 +1,8 @@
 //! Shared set-up of the end-to-end tests: a guest's xenstore client over its ring page.
 #![allow(dead_code)]
 
+pub mod blkfront;
+
 use xen_hal::{Instant, PhysicalMapper};
 use xen_sim::{Guest, SimClock, SimHypervisor, World};
 use xenstore::{Client, RingTransport};

@@ -1,0 +1,441 @@
+//! A minimal block frontend for the end-to-end tests, built only from the portable crates:
+//! the guest platform (shared_info + `xen-evtchn`, grant table + `xen-grant`, xenstore client)
+//! and a blkfront (xenbus handshake, `xen-ring` FrontRing with an `IdTable` shadow, granted
+//! data pages, event-channel notifications). The real block frontend comes later.
+
+use std::cell::RefCell;
+
+use xen_evtchn::{EventChannels, EvtchnError};
+use xen_grant::{GrantError, GrantTable};
+use xen_hal::{
+    DomainId, EventChannelPort, GrantRef, Hypervisor, OwnedPages, PhysicalMapper, VcpuId, PAGE_SIZE,
+};
+use xen_public_headers::io::blkif::{
+    blkif_request, blkif_response, BLKIF_OP_FLUSH_DISKCACHE, BLKIF_OP_READ, BLKIF_OP_WRITE,
+    BLKIF_RSP_OKAY,
+};
+use xen_public_headers::io::protocols::XEN_IO_PROTO_ABI_X86_64;
+use xen_public_headers::memory::XENMAPSPACE_shared_info;
+use xen_ring::ids::{IdError, IdTable};
+use xen_ring::{FrontRing, RingError};
+use xen_sim::{Guest, GuestMemory, World};
+
+use super::GuestStore;
+
+/// Xenbus states (numbers from `io/xenbus.h`).
+pub use xen_public_headers::io::xenbus::{
+    XenbusStateClosed as CLOSED, XenbusStateClosing as CLOSING, XenbusStateConnected as CONNECTED,
+    XenbusStateInitWait as INIT_WAIT, XenbusStateInitialised as INITIALISED,
+};
+
+thread_local! {
+    /// (context, port) of every event handler call.
+    static EVENTS: RefCell<Vec<(usize, u32)>> = const { RefCell::new(Vec::new()) };
+}
+
+extern "C" fn record_event(context: usize, port: u32) {
+    EVENTS.with(|e| e.borrow_mut().push((context, port)));
+}
+
+/// Takes the events handled so far for `port`.
+pub fn take_events(port: EventChannelPort) -> usize {
+    EVENTS.with(|e| {
+        let mut events = e.borrow_mut();
+        let n = events.iter().filter(|(_, p)| *p == port.0).count();
+        events.retain(|(_, p)| *p != port.0);
+        n
+    })
+}
+
+/// Anything that can go wrong in the frontend, by the crate that reported it.
+#[derive(Debug, PartialEq)]
+pub enum FrontError {
+    /// The xenstore client.
+    Xs(xenstore::Error),
+    /// The grant table.
+    Grant(GrantError),
+    /// Event channels.
+    Evtchn(EvtchnError),
+    /// The shared ring (a broken or hostile backend).
+    Ring(RingError),
+    /// A response id (a broken or hostile backend).
+    Id(IdError),
+    /// The backend's state node does not hold a state.
+    BadBackendState(String),
+    /// The backend gave up (state Closing/Closed) during the handshake.
+    BackendClosed(u32),
+    /// Waited too long.
+    Timeout,
+    /// The backend answered a request with an error status.
+    Status(i16),
+    /// The backend does not serve the size we asked.
+    Backend(String),
+}
+
+macro_rules! from {
+    ($variant:ident, $ty:ty) => {
+        impl From<$ty> for FrontError {
+            fn from(e: $ty) -> Self {
+                FrontError::$variant(e)
+            }
+        }
+    };
+}
+from!(Xs, xenstore::Error);
+from!(Grant, GrantError);
+from!(Evtchn, EvtchnError);
+from!(Ring, RingError);
+from!(Id, IdError);
+
+/// Bound of every wait loop (rounds of the pump).
+const MAX_WAIT_ROUNDS: usize = 200;
+
+/// What the bus driver sets up once per guest: shared_info and event channels, the grant
+/// table, the xenstore client.
+pub struct Platform<'m> {
+    pub world: World,
+    pub guest: Guest,
+    pub memory: &'m GuestMemory,
+    _shared_info: OwnedPages<&'m GuestMemory>,
+    _table_page: OwnedPages<&'m GuestMemory>,
+    pub evtchn: EventChannels,
+    pub grants: GrantTable,
+    pub xs: GuestStore,
+    pub upcalls: u32,
+}
+
+impl<'m> Platform<'m> {
+    pub fn new(world: &World, guest: &Guest, memory: &'m GuestMemory) -> Platform<'m> {
+        let hv = &guest.hypervisor;
+        let shared_info = OwnedPages::new(memory, 1).unwrap();
+        hv.add_to_physmap(XENMAPSPACE_shared_info, 0, shared_info.pfn())
+            .unwrap();
+        let window = memory.map_frames(shared_info.pfn(), 1).unwrap();
+        let evtchn = EventChannels::new(window, 64).unwrap();
+        evtchn.mask_all().unwrap();
+        let table_page = OwnedPages::new(memory, 1).unwrap();
+        let grants = GrantTable::setup(hv, memory, &[table_page.pfn()]).unwrap();
+        let xs = super::guest_store(world, guest);
+        Platform {
+            world: world.clone(),
+            guest: guest.clone(),
+            memory,
+            _shared_info: shared_info,
+            _table_page: table_page,
+            evtchn,
+            grants,
+            xs,
+            upcalls: 0,
+        }
+    }
+
+    /// One wait: dom0 works, then the guest takes its upcall if Xen raised one.
+    pub fn wait(&mut self) {
+        self.world.run_until_idle().unwrap();
+        if self.world.upcall_pending(self.guest.domid) {
+            self.upcalls += 1;
+            self.evtchn.handle_upcall(VcpuId(0)).unwrap();
+        }
+    }
+}
+
+/// Shadow of an in-flight request: the grants to end when it completes.
+struct Shadow {
+    operation: u8,
+    grefs: Vec<GrantRef>,
+}
+
+/// One data page of a request.
+pub struct Segment<'m> {
+    pub page: OwnedPages<&'m GuestMemory>,
+    pub first_sect: u8,
+    pub last_sect: u8,
+}
+
+/// The minimal block frontend.
+pub struct MiniBlkfront<'m> {
+    pub nodename: String,
+    pub backend: String,
+    pub backend_id: DomainId,
+    pub sectors: u64,
+    pub flush: bool,
+    ring_page: Option<OwnedPages<&'m GuestMemory>>,
+    ring: Option<FrontRing<blkif_request, blkif_response>>,
+    pub ring_ref: Option<GrantRef>,
+    pub port: Option<EventChannelPort>,
+    ids: IdTable<Shadow>,
+    /// Set when the backend misbehaved: every later request fails with it.
+    pub broken: Option<FrontError>,
+}
+
+fn parse_state(text: &str) -> Result<u32, FrontError> {
+    text.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|s| *s <= 8)
+        .ok_or_else(|| FrontError::BadBackendState(text.to_string()))
+}
+
+impl<'m> MiniBlkfront<'m> {
+    /// Reads the device's xenbus directory.
+    pub fn probe(p: &mut Platform<'m>, devid: u32) -> Result<Self, FrontError> {
+        let nodename = format!("device/vbd/{devid}");
+        let backend = p.xs.read_string(&format!("{nodename}/backend"))?;
+        let backend_id: u16 =
+            p.xs.read_string(&format!("{nodename}/backend-id"))?
+                .parse()
+                .map_err(|_| FrontError::Backend("backend-id".into()))?;
+        Ok(MiniBlkfront {
+            nodename,
+            backend,
+            backend_id: DomainId(backend_id),
+            sectors: 0,
+            flush: false,
+            ring_page: None,
+            ring: None,
+            ring_ref: None,
+            port: None,
+            ids: IdTable::new(32).map_err(|_| FrontError::Backend("alloc".into()))?,
+            broken: None,
+        })
+    }
+
+    pub fn backend_state(&self, p: &mut Platform<'m>) -> Result<u32, FrontError> {
+        parse_state(&p.xs.read_string(&format!("{}/state", self.backend))?)
+    }
+
+    /// Waits (bounded) until the backend reaches `want`.
+    pub fn wait_backend(&self, p: &mut Platform<'m>, want: u32) -> Result<(), FrontError> {
+        for _ in 0..MAX_WAIT_ROUNDS {
+            let state = self.backend_state(p)?;
+            if state == want {
+                return Ok(());
+            }
+            if want < CLOSING && (state == CLOSING || state == CLOSED) {
+                return Err(FrontError::BackendClosed(state));
+            }
+            p.wait();
+        }
+        Err(FrontError::Timeout)
+    }
+
+    fn switch_state(&self, p: &mut Platform<'m>, state: u32) -> Result<(), FrontError> {
+        p.xs.write(
+            &format!("{}/state", self.nodename),
+            state.to_string().as_bytes(),
+        )?;
+        Ok(())
+    }
+
+    /// Linux blkfront's `talk_to_blkback` + `connect`: ring and event channel, keys written in
+    /// a transaction, Initialised, then Connected once the backend is.
+    pub fn connect(&mut self, p: &mut Platform<'m>) -> Result<(), FrontError> {
+        self.wait_backend(p, INIT_WAIT)?;
+        let ring_page =
+            OwnedPages::new(p.memory, 1).map_err(|_| FrontError::Backend("alloc".into()))?;
+        let ring = FrontRing::init(ring_page.memory())?;
+        let ring_ref = p
+            .grants
+            .grant_access(self.backend_id, ring_page.pfn(), false)?;
+        let hv = p.guest.hypervisor.clone();
+        let port = p.evtchn.alloc_unbound(&hv, self.backend_id)?;
+        p.evtchn.bind_handler(&hv, port, record_event, 1)?;
+        self.ring_page = Some(ring_page);
+        self.ring = Some(ring);
+        self.ring_ref = Some(ring_ref);
+        self.port = Some(port);
+        let node = self.nodename.clone();
+        p.xs.transaction(|t| {
+            t.write(
+                &format!("{node}/ring-ref"),
+                ring_ref.0.to_string().as_bytes(),
+            )?;
+            t.write(
+                &format!("{node}/event-channel"),
+                port.0.to_string().as_bytes(),
+            )?;
+            t.write(
+                &format!("{node}/protocol"),
+                XEN_IO_PROTO_ABI_X86_64.as_bytes(),
+            )?;
+            t.write(&format!("{node}/state"), INITIALISED.to_string().as_bytes())
+        })?;
+        self.wait_backend(p, CONNECTED)?;
+        self.sectors =
+            p.xs.read_string(&format!("{}/sectors", self.backend))?
+                .parse()
+                .map_err(|_| FrontError::Backend("sectors".into()))?;
+        self.flush =
+            p.xs.read_string(&format!("{}/feature-flush-cache", self.backend))
+                .map(|v| v == "1")
+                .unwrap_or(false);
+        self.switch_state(p, CONNECTED)
+    }
+
+    /// Pushes one request over `segments` and waits (bounded) for its response.
+    pub fn submit(
+        &mut self,
+        p: &mut Platform<'m>,
+        operation: u8,
+        sector: u64,
+        segments: &[Segment<'m>],
+    ) -> Result<(), FrontError> {
+        if let Some(e) = &self.broken {
+            return Err(FrontError::Backend(format!("broken: {e:?}")));
+        }
+        let readonly = operation == BLKIF_OP_WRITE;
+        let mut grefs = Vec::new();
+        let mut request = blkif_request {
+            operation,
+            nr_segments: segments.len() as u8,
+            sector_number: sector,
+            ..Default::default()
+        };
+        for (seg, wire) in segments.iter().zip(request.seg.iter_mut()) {
+            let gref = p
+                .grants
+                .grant_access(self.backend_id, seg.page.pfn(), readonly)?;
+            grefs.push(gref);
+            wire.gref = gref.0;
+            wire.first_sect = seg.first_sect;
+            wire.last_sect = seg.last_sect;
+        }
+        let id = self.ids.allocate(Shadow { operation, grefs })?;
+        request.id = u64::from(id);
+        let ring = self
+            .ring
+            .as_mut()
+            .ok_or(FrontError::Backend("no ring".into()))?;
+        ring.push_request(&request)?;
+        let port = self.port.ok_or(FrontError::Backend("no port".into()))?;
+        if ring.push_requests_and_check_notify()? {
+            p.evtchn.notify(&p.guest.hypervisor, port)?;
+        }
+        for _ in 0..MAX_WAIT_ROUNDS {
+            p.wait();
+            if take_events(port) == 0 {
+                continue;
+            }
+            match self.complete(p) {
+                Ok(Some(status)) if status == BLKIF_RSP_OKAY => return Ok(()),
+                Ok(Some(status)) => return Err(FrontError::Status(status)),
+                Ok(None) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(FrontError::Timeout)
+    }
+
+    /// Takes one response: checks its id against the shadow, ends the grants.
+    fn complete(&mut self, p: &mut Platform<'m>) -> Result<Option<i16>, FrontError> {
+        let ring = self
+            .ring
+            .as_mut()
+            .ok_or(FrontError::Backend("no ring".into()))?;
+        let response = match ring.next_response() {
+            Ok(Some(response)) => response,
+            Ok(None) => {
+                ring.final_check_for_responses()?;
+                return Ok(None);
+            }
+            Err(e) => {
+                self.broken = Some(FrontError::Ring(e));
+                return Err(FrontError::Ring(e));
+            }
+        };
+        // As RING_FINAL_CHECK_FOR_RESPONSES after a batch: ask for an event on the next one,
+        // or the backend will (rightly) not notify again.
+        if let Err(e) = ring.final_check_for_responses() {
+            self.broken = Some(FrontError::Ring(e));
+            return Err(FrontError::Ring(e));
+        }
+        let shadow = match self.ids.complete(response.id) {
+            Ok(shadow) => shadow,
+            Err(e) => {
+                self.broken = Some(FrontError::Id(e));
+                return Err(FrontError::Id(e));
+            }
+        };
+        if response.operation != shadow.operation {
+            self.broken = Some(FrontError::Backend("operation mismatch".into()));
+        }
+        for gref in shadow.grefs {
+            p.grants.end_access(gref)?;
+        }
+        Ok(Some(response.status))
+    }
+
+    /// Writes `data` (whole sectors) at `sector`, one page per segment.
+    pub fn write(
+        &mut self,
+        p: &mut Platform<'m>,
+        sector: u64,
+        data: &[u8],
+    ) -> Result<(), FrontError> {
+        let segments = pages_for(p.memory, data.len());
+        for (seg, chunk) in segments.iter().zip(data.chunks(PAGE_SIZE)) {
+            seg.page.memory().write_bytes(0, chunk).unwrap();
+        }
+        self.submit(p, BLKIF_OP_WRITE, sector, &segments)
+    }
+
+    /// Reads `count` sectors at `sector`.
+    pub fn read(
+        &mut self,
+        p: &mut Platform<'m>,
+        sector: u64,
+        count: usize,
+    ) -> Result<Vec<u8>, FrontError> {
+        let len = count * 512;
+        let segments = pages_for(p.memory, len);
+        self.submit(p, BLKIF_OP_READ, sector, &segments)?;
+        let mut out = vec![0u8; len];
+        for (seg, chunk) in segments.iter().zip(out.chunks_mut(PAGE_SIZE)) {
+            seg.page.memory().read_bytes(0, chunk).unwrap();
+        }
+        Ok(out)
+    }
+
+    /// `BLKIF_OP_FLUSH_DISKCACHE` with no segment.
+    pub fn flush(&mut self, p: &mut Platform<'m>) -> Result<(), FrontError> {
+        self.submit(p, BLKIF_OP_FLUSH_DISKCACHE, 0, &[])
+    }
+
+    /// Requests still waiting for a response.
+    pub fn in_flight(&self) -> usize {
+        self.ids.in_flight()
+    }
+
+    /// Linux blkfront's close: Closing, wait for the backend to let go, Closed; then end the
+    /// ring grant and close the event channel.
+    pub fn disconnect(&mut self, p: &mut Platform<'m>) -> Result<(), FrontError> {
+        self.switch_state(p, CLOSING)?;
+        self.wait_backend(p, CLOSING)?;
+        self.switch_state(p, CLOSED)?;
+        self.wait_backend(p, CLOSED)?;
+        let hv = p.guest.hypervisor.clone();
+        if let Some(port) = self.port.take() {
+            p.evtchn.close(&hv, port)?;
+        }
+        if let Some(r) = self.ring_ref.take() {
+            p.grants.end_access(r)?;
+        }
+        self.ring = None;
+        self.ring_page = None;
+        Ok(())
+    }
+}
+
+/// Pages for `len` bytes, each a full-page segment (sectors 0..=7, the last one cut).
+pub fn pages_for<'m>(memory: &'m GuestMemory, len: usize) -> Vec<Segment<'m>> {
+    (0..len.div_ceil(PAGE_SIZE))
+        .map(|i| {
+            let bytes = (len - i * PAGE_SIZE).min(PAGE_SIZE);
+            Segment {
+                page: OwnedPages::new(memory, 1).unwrap(),
+                first_sect: 0,
+                last_sect: (bytes.div_ceil(512) - 1) as u8,
+            }
+        })
+        .collect()
+}
