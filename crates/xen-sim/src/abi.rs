@@ -13,11 +13,13 @@ pub use xen_public_headers::hvm::params::{
     HVM_NR_PARAMS, HVM_PARAM_CALLBACK_IRQ, HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN,
 };
 pub use xen_public_headers::io::xs_wire::{
-    xenstore_domain_interface, xsd_sockmsg, XENSTORE_ABS_PATH_MAX, XENSTORE_PAYLOAD_MAX,
-    XENSTORE_REL_PATH_MAX, XENSTORE_RING_SIZE, XS_CONTROL, XS_DIRECTORY, XS_DIRECTORY_PART,
-    XS_ERROR, XS_GET_DOMAIN_PATH, XS_GET_PERMS, XS_INTRODUCE, XS_IS_DOMAIN_INTRODUCED, XS_MKDIR,
-    XS_READ, XS_RELEASE, XS_RESET_WATCHES, XS_RESUME, XS_RM, XS_SET_PERMS, XS_SET_TARGET,
-    XS_TRANSACTION_END, XS_TRANSACTION_START, XS_UNWATCH, XS_WATCH, XS_WATCH_EVENT, XS_WRITE,
+    xenstore_domain_interface, xsd_sockmsg, XENSTORE_ABS_PATH_MAX, XENSTORE_ERROR_PROTO,
+    XENSTORE_ERROR_RINGIDX, XENSTORE_PAYLOAD_MAX, XENSTORE_REL_PATH_MAX, XENSTORE_RING_SIZE,
+    XENSTORE_SERVER_FEATURE_ERROR, XENSTORE_SERVER_FEATURE_RECONNECTION, XS_CONTROL, XS_DIRECTORY,
+    XS_DIRECTORY_PART, XS_ERROR, XS_GET_DOMAIN_PATH, XS_GET_PERMS, XS_INTRODUCE,
+    XS_IS_DOMAIN_INTRODUCED, XS_MKDIR, XS_READ, XS_RELEASE, XS_RESET_WATCHES, XS_RESUME, XS_RM,
+    XS_SET_PERMS, XS_SET_TARGET, XS_TRANSACTION_END, XS_TRANSACTION_START, XS_UNWATCH, XS_WATCH,
+    XS_WATCH_EVENT, XS_WRITE,
 };
 pub use xen_public_headers::memory::{
     XENMAPIDX_grant_table_status, XENMAPSPACE_grant_table, XENMAPSPACE_shared_info,
@@ -48,6 +50,10 @@ pub const XS_RING_REQ_PROD: usize = offset_of!(xenstore_domain_interface, req_pr
 pub const XS_RING_RSP_CONS: usize = offset_of!(xenstore_domain_interface, rsp_cons);
 /// Offset of `xenstore_domain_interface.rsp_prod`.
 pub const XS_RING_RSP_PROD: usize = offset_of!(xenstore_domain_interface, rsp_prod);
+/// Offset of `xenstore_domain_interface.server_features`.
+pub const XS_RING_SERVER_FEATURES: usize = offset_of!(xenstore_domain_interface, server_features);
+/// Offset of `xenstore_domain_interface.error`.
+pub const XS_RING_ERROR: usize = offset_of!(xenstore_domain_interface, error);
 /// Size of `xsd_sockmsg`.
 pub const XSD_SOCKMSG_SIZE: usize = size_of::<xsd_sockmsg>();
 /// Bytes of each xenstore ring, as the index type.

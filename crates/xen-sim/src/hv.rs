@@ -20,6 +20,9 @@ use xen_hal::{
 use crate::abi;
 use crate::grant::GrantState;
 
+/// Event channels Xen allocates at once (`EVTCHNS_PER_BUCKET` with 64-byte `struct evtchn`).
+pub const PORTS_PER_BUCKET: usize = 64;
+
 /// `ESRCH`: no such domain.
 pub const ESRCH: XenError = XenError(3);
 
@@ -105,11 +108,19 @@ impl Domain {
         self.page(&self.shared_info)
     }
 
+    /// The state of `port`. Like Xen, ports are valid in whole buckets of
+    /// [`PORTS_PER_BUCKET`]: an unallocated port inside a bucket in use is free (closed), one
+    /// beyond is `EINVAL`.
     fn port(&self, port: EventChannelPort) -> Result<PortState, XenError> {
-        usize::try_from(port.0)
-            .ok()
-            .and_then(|p| self.ports.get(p).copied())
-            .ok_or(XenError::EINVAL)
+        let p = usize::try_from(port.0).map_err(|_| XenError::EINVAL)?;
+        if let Some(state) = self.ports.get(p) {
+            return Ok(*state);
+        }
+        if p < self.ports.len().div_ceil(PORTS_PER_BUCKET) * PORTS_PER_BUCKET {
+            Ok(PortState::Free)
+        } else {
+            Err(XenError::EINVAL)
+        }
     }
 
     fn set_port(&mut self, port: EventChannelPort, state: PortState) {

@@ -111,6 +111,14 @@ impl World {
             Ok(range) => range,
             Err(_) => panic!("xen-sim: cannot allocate the xenstore ring page"),
         };
+        // What C xenstored 4.17 offers when it introduces a domain.
+        let features =
+            abi::XENSTORE_SERVER_FEATURE_RECONNECTION | abi::XENSTORE_SERVER_FEATURE_ERROR;
+        let _ = ring.memory.store_u32(
+            abi::XS_RING_SERVER_FEATURES,
+            features,
+            std::sync::atomic::Ordering::Release,
+        );
         let (store_port, dom0_port) = self.with_sim(|sim| {
             sim.hv.add_domain(id, memory.clone(), 64);
             let guest_port = sim

@@ -182,6 +182,23 @@ fn hostile_guest_indices_break_only_its_own_xenstored_connection() {
     world.run_until_idle().unwrap();
     let broken = world.with_sim(|sim| sim.xenstored.ring_broken(9));
     assert!(broken.is_some_and(|why| why.contains("ahead")));
+    // Reported in the page, as offered by XENSTORE_SERVER_FEATURE_ERROR.
+    assert_eq!(
+        page.load_u32(xen_sim::abi::XS_RING_ERROR, Ordering::SeqCst),
+        Ok(xen_sim::abi::XENSTORE_ERROR_RINGIDX)
+    );
+    // The guest's own client sees the server error as a typed transport error.
+    let mut own = common::guest_store(&world, &guest);
+    let refused = own.read("data/x");
+    assert!(
+        matches!(
+            refused,
+            Err(xenstore::Error::Connection(ConnectionError::Transport(
+                xenstore::TransportError::ServerError(2)
+            )))
+        ),
+        "{refused:?}"
+    );
     // The other guest is still served.
     let mut xs = common::guest_store(&world, &other);
     xs.write("data/ok", b"1").unwrap();

@@ -172,9 +172,14 @@ impl Xenstored {
         progress
     }
 
-    fn break_ring(&mut self, id: ConnId, why: String) {
+    /// Stops serving a ring and, as C xenstored does for clients that were offered
+    /// `XENSTORE_SERVER_FEATURE_ERROR`, reports `error` in the page.
+    fn break_ring(&mut self, id: ConnId, why: String, error: u32, page: Option<&SharedMemory>) {
         if let Some(r) = self.conns.get_mut(&id).and_then(|c| c.ring.as_mut()) {
             r.broken.get_or_insert(why);
+        }
+        if let Some(page) = page {
+            let _ = page.store_u32(abi::XS_RING_ERROR, error, Ordering::Release);
         }
     }
 
@@ -197,7 +202,7 @@ impl Xenstored {
             .and_then(|d| d.memory.as_ref())
             .and_then(|m| m.frame(pfn));
         let Some(page) = page else {
-            self.break_ring(id, "the xenstore ring page was freed".into());
+            self.break_ring(id, "the xenstore ring page was freed".into(), 0, None);
             return false;
         };
         let mut progress = false;
@@ -211,7 +216,7 @@ impl Xenstored {
                     }
                 }
                 Err(why) => {
-                    self.break_ring(id, why);
+                    self.break_ring(id, why, abi::XENSTORE_ERROR_RINGIDX, Some(&page));
                     return true;
                 }
             }
@@ -219,7 +224,7 @@ impl Xenstored {
         match self.process_input(id) {
             Ok(n) => progress |= n > 0,
             Err(why) => {
-                self.break_ring(id, why);
+                self.break_ring(id, why, abi::XENSTORE_ERROR_PROTO, Some(&page));
                 return true;
             }
         }
@@ -232,7 +237,7 @@ impl Xenstored {
                 }
             }
             Err(why) => {
-                self.break_ring(id, why);
+                self.break_ring(id, why, abi::XENSTORE_ERROR_RINGIDX, Some(&page));
                 return true;
             }
         }
