@@ -243,6 +243,15 @@ impl World {
         })
     }
 
+    /// What `xl shutdown` / `xl reboot` do: write `control/shutdown` of the guest
+    /// (`poweroff`, `reboot`, `suspend`, ...). The guest acknowledges by clearing it.
+    pub fn xl_shutdown(&self, domid: u16, request: &str) -> Result<(), StoreError> {
+        self.xs_write(
+            &format!("{}/control/shutdown", crate::xenstored::domain_path(domid)),
+            request.as_bytes(),
+        )
+    }
+
     // ---- dom0's xenstore client (the toolstack and tests) ----------------------------------
 
     /// dom0 writes `path`.

@@ -465,3 +465,66 @@ impl Xenstored {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use xen_hal::{Hypervisor, PhysicalMapper};
+
+    use crate::abi;
+    use crate::world::World;
+
+    #[test]
+    fn requests_are_read_only_after_a_notification() {
+        let world = World::new();
+        let guest = world.create_guest(2, "g");
+        let page = guest.memory.map_frames(guest.store_pfn, 1).unwrap();
+        assert_eq!(
+            page.load_u32(abi::XS_RING_SERVER_FEATURES, Ordering::SeqCst),
+            Ok(3)
+        );
+        // An XS_READ of "name" written into the ring by hand.
+        let request = super::encode(abi::XS_READ, 7, 0, b"name\0");
+        page.write_bytes(abi::XS_RING_REQ, &request).unwrap();
+        page.store_u32(
+            abi::XS_RING_REQ_PROD,
+            request.len() as u32,
+            Ordering::Release,
+        )
+        .unwrap();
+        world.run_until_idle().unwrap();
+        assert_eq!(
+            page.load_u32(abi::XS_RING_RSP_PROD, Ordering::SeqCst),
+            Ok(0)
+        );
+        guest.hypervisor.evtchn_send(guest.store_port).unwrap();
+        world.run_until_idle().unwrap();
+        let expected = super::encode(abi::XS_READ, 7, 0, b"g");
+        assert_eq!(
+            page.load_u32(abi::XS_RING_RSP_PROD, Ordering::SeqCst),
+            Ok(expected.len() as u32)
+        );
+        let mut reply = vec![0u8; expected.len()];
+        page.read_bytes(abi::XS_RING_RSP, &mut reply).unwrap();
+        assert_eq!(reply, expected);
+        // xenstored notified the guest.
+        assert!(world.with_sim(|sim| sim.hv.evtchn_is_pending(guest.domid, guest.store_port)));
+        // Lenient mode serves without a notification.
+        world.with_sim(|sim| sim.xenstored.set_strict_notify(2, false));
+        let second = super::encode(abi::XS_READ, 8, 0, b"nothing\0");
+        page.write_bytes(abi::XS_RING_REQ + request.len(), &second)
+            .unwrap();
+        page.store_u32(
+            abi::XS_RING_REQ_PROD,
+            (request.len() + second.len()) as u32,
+            Ordering::Release,
+        )
+        .unwrap();
+        world.run_until_idle().unwrap();
+        let mut error = vec![0u8; abi::XSD_SOCKMSG_SIZE + 7];
+        page.read_bytes(abi::XS_RING_RSP + expected.len(), &mut error)
+            .unwrap();
+        assert_eq!(error, super::encode(abi::XS_ERROR, 8, 0, b"ENOENT\0"));
+    }
+}
