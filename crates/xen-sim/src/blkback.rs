@@ -3,9 +3,9 @@
 //!
 //! Protocol: on creation it advertises `sectors`, `sector-size`, `info` and
 //! `feature-flush-cache` and goes `InitWait`. When the frontend is `Initialised` (or
-//! `Connected`) it reads `ring-ref` and `event-channel` (single-page rings only: it does not
-//! advertise `max-ring-page-order`), maps the ring through the grant rules, binds the event
-//! channel and goes `Connected`. Requests are served from the ring when the frontend notifies;
+//! `Connected`) it reads `ring-ref` and `event-channel` (multi-page rings only when offered
+//! with [`Blkback::set_max_ring_page_order`]), maps the ring through the grant rules, binds the
+//! event channel and goes `Connected`. Requests are served from the ring when the frontend notifies;
 //! every segment is checked (sector range within the page, within the disk, grant mappable) and
 //! a bad one fails the request with `BLKIF_RSP_ERROR`. On frontend `Closing` it unmaps the ring
 //! and unbinds (`Closing`); on `Closed` it goes `Closed`.
@@ -15,7 +15,7 @@
 
 use std::sync::atomic::Ordering;
 
-use xen_hal::{DomainId, EventChannelPort, GrantRef, PAGE_SIZE};
+use xen_hal::{DomainId, EventChannelPort, GrantRef, SharedMemory, PAGE_SIZE};
 use xen_public_headers::io::blkif::{
     blkif_request, blkif_response, BLKIF_MAX_SEGMENTS_PER_REQUEST, BLKIF_OP_FLUSH_DISKCACHE,
     BLKIF_OP_READ, BLKIF_OP_WRITE, BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY,
@@ -62,8 +62,14 @@ pub struct BlkbackStats {
 
 struct Connection {
     ring: BackRing<blkif_request, blkif_response>,
-    ring_map: MapHandle,
+    ring_maps: Vec<MapHandle>,
     port: EventChannelPort,
+}
+
+fn unmap_all(sim: &mut Sim, maps: &[MapHandle]) {
+    for handle in maps {
+        let _ = sim.hv.grant_unmap(DomainId::DOM0, *handle);
+    }
 }
 
 /// The backend of one virtual block device.
@@ -80,6 +86,8 @@ pub struct Blkback {
     last_error: Option<String>,
     /// A request arrived while no notification was expected (serve on the next poll).
     more: bool,
+    max_ring_page_order: u32,
+    removed: bool,
 }
 
 fn bad(why: impl Into<String>) -> String {
@@ -107,6 +115,8 @@ impl Blkback {
             stats: BlkbackStats::default(),
             last_error: None,
             more: false,
+            max_ring_page_order: 0,
+            removed: false,
         }
     }
 
@@ -128,6 +138,11 @@ impl Blkback {
     /// Whether the ring is mapped and the event channel bound.
     pub fn is_connected(&self) -> bool {
         self.connection.is_some()
+    }
+
+    /// Whether the device was detached and its directories removed.
+    pub fn is_removed(&self) -> bool {
+        self.removed
     }
 
     /// What it did.
@@ -189,6 +204,10 @@ impl Blkback {
         self.write(sim, "info", "0");
         self.write(sim, "feature-flush-cache", "1");
         self.write(sim, "feature-barrier", "0");
+        if self.max_ring_page_order > 0 {
+            let order = self.max_ring_page_order.to_string();
+            self.write(sim, "max-ring-page-order", &order);
+        }
         self.switch_state(sim, XenbusStateInitWait);
     }
 
@@ -202,27 +221,31 @@ impl Blkback {
                 return Err(format!("unsupported protocol {protocol}"));
             }
         }
-        let gref: u32 = self
-            .read(sim, &format!("{front}/ring-ref"))
-            .and_then(|v| v.trim().parse().ok())
-            .ok_or_else(|| bad("reading ring-ref"))?;
+        let grefs = self.ring_refs(sim, &front)?;
         let port: u32 = self
             .read(sim, &format!("{front}/event-channel"))
             .and_then(|v| v.trim().parse().ok())
             .ok_or_else(|| bad("reading event-channel"))?;
-        let ring_map = sim
-            .hv
-            .grant_map(DomainId::DOM0, self.frontend, GrantRef(gref), false)
-            .map_err(|e| format!("mapping ring-ref {gref}: {e:?}"))?;
-        let ring = sim
-            .hv
-            .grant_memory(ring_map)
-            .map_err(|e| format!("{e:?}"))
+        let mut ring_maps = Vec::with_capacity(grefs.len());
+        for gref in &grefs {
+            match sim
+                .hv
+                .grant_map(DomainId::DOM0, self.frontend, GrantRef(*gref), false)
+            {
+                Ok(handle) => ring_maps.push(handle),
+                Err(e) => {
+                    unmap_all(sim, &ring_maps);
+                    return Err(format!("mapping ring-ref {gref}: {e:?}"));
+                }
+            }
+        }
+        let ring = self
+            .ring_window(sim, &ring_maps)
             .and_then(|mem| BackRing::attach(mem).map_err(|e| format!("ring: {e:?}")));
         let ring = match ring {
             Ok(ring) => ring,
             Err(e) => {
-                let _ = sim.hv.grant_unmap(DomainId::DOM0, ring_map);
+                unmap_all(sim, &ring_maps);
                 return Err(e);
             }
         };
@@ -233,24 +256,85 @@ impl Blkback {
         ) {
             Ok(local) => local,
             Err(e) => {
-                let _ = sim.hv.grant_unmap(DomainId::DOM0, ring_map);
+                unmap_all(sim, &ring_maps);
                 return Err(format!("binding event-channel {port}: {e:?}"));
             }
         };
         self.connection = Some(Connection {
             ring,
-            ring_map,
+            ring_maps,
             port: local,
         });
         self.more = true;
         Ok(())
     }
 
+    /// The grant references of the ring: `ring-ref`, or with `ring-page-order` (if we offered
+    /// `max-ring-page-order`) `ring-ref0..ring-ref<2^order - 1>`.
+    fn ring_refs(&self, sim: &mut Sim, front: &str) -> Result<Vec<u32>, String> {
+        let number = |this: &Self, sim: &mut Sim, key: &str| -> Result<Option<u32>, String> {
+            match this.read(sim, &format!("{front}/{key}")) {
+                None => Ok(None),
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| format!("reading {key}")),
+            }
+        };
+        let order = number(self, sim, "ring-page-order")?.unwrap_or(0);
+        if order == 0 {
+            let gref = number(self, sim, "ring-ref")?.ok_or_else(|| bad("reading ring-ref"))?;
+            return Ok(vec![gref]);
+        }
+        if order > self.max_ring_page_order {
+            return Err(format!("ring-page-order {order} above our maximum"));
+        }
+        (0..1u32 << order)
+            .map(|i| {
+                number(self, sim, &format!("ring-ref{i}"))?
+                    .ok_or_else(|| format!("reading ring-ref{i}"))
+            })
+            .collect()
+    }
+
+    /// One window over the mapped ring pages. Real blkback maps them into contiguous virtual
+    /// memory; the simulator can only do so when the granted frames are consecutive frames of
+    /// one guest allocation (a frontend allocating its ring in one piece).
+    fn ring_window(&self, sim: &mut Sim, maps: &[MapHandle]) -> Result<SharedMemory, String> {
+        let mut first = None;
+        for (i, handle) in maps.iter().enumerate() {
+            let pfn = sim
+                .hv
+                .grant_frame(*handle)
+                .ok_or_else(|| bad("ring mapping vanished"))?;
+            let base = *first.get_or_insert(pfn.0);
+            if pfn.0 != base + i as u64 {
+                return Err(bad(
+                    "multi-page ring not in consecutive frames (simulator limit)",
+                ));
+            }
+        }
+        let base = first.ok_or_else(|| bad("no ring page"))?;
+        sim.hv
+            .domain(self.frontend)
+            .ok()
+            .and_then(|d| d.memory.as_ref())
+            .and_then(|m| m.frames(xen_hal::Pfn(base), maps.len()))
+            .ok_or_else(|| bad("ring pages not in one allocation (simulator limit)"))
+    }
+
     fn disconnect(&mut self, sim: &mut Sim) {
         if let Some(c) = self.connection.take() {
             let _ = sim.hv.evtchn_close(DomainId::DOM0, c.port);
-            let _ = sim.hv.grant_unmap(DomainId::DOM0, c.ring_map);
+            unmap_all(sim, &c.ring_maps);
         }
+    }
+
+    /// Offers multi-page rings up to `2^order` pages (`max-ring-page-order`); 0 (the default)
+    /// offers none. Takes effect at the next probe (set it before the first pump).
+    pub fn set_max_ring_page_order(&mut self, order: u32) {
+        self.max_ring_page_order = order.min(xen_ring::MAX_RING_PAGE_ORDER);
     }
 
     fn fatal(&mut self, sim: &mut Sim, why: String) {
@@ -286,6 +370,16 @@ impl Blkback {
                 self.disconnect(sim);
                 if self.state != XenbusStateClosed {
                     self.switch_state(sim, XenbusStateClosed);
+                }
+                // Taken offline by the toolstack (`xl block-detach`): the device goes away and
+                // the toolstack removes both directories once the backend is Closed.
+                let online = self.read(sim, &format!("{}/online", self.backend_path));
+                if online.as_deref() == Some("0") {
+                    if let Some(front) = self.frontend_path.clone() {
+                        let _ = sim.xenstored.rm(self.conn, 0, &front);
+                    }
+                    let _ = sim.xenstored.rm(self.conn, 0, &self.backend_path);
+                    self.removed = true;
                 }
             }
             _ => {}
@@ -393,10 +487,12 @@ impl Blkback {
             return Ok(false);
         }
         self.more = false;
-        // The frontend must keep the ring page while it is mapped.
-        sim.hv
-            .grant_memory(c.ring_map)
-            .map_err(|e| format!("ring page: {e:?}"))?;
+        // The frontend must keep the ring pages while they are mapped.
+        for handle in &c.ring_maps {
+            sim.hv
+                .grant_memory(*handle)
+                .map_err(|e| format!("ring page: {e:?}"))?;
+        }
         let mut served = 0u32;
         // Bounded: at most one ring's worth per poll; the rest on the next round.
         while served < c.ring.size() {
@@ -434,7 +530,7 @@ impl Blkback {
             .map_err(|e| format!("{e:?}"))?;
         if self.hostile.overflow_rsp_prod {
             self.hostile.overflow_rsp_prod = false;
-            if let Ok(mem) = sim.hv.grant_memory(c.ring_map) {
+            if let Some(Ok(mem)) = c.ring_maps.first().map(|h| sim.hv.grant_memory(*h)) {
                 let bogus = c.ring.rsp_prod_pvt().wrapping_add(c.ring.size() + 3);
                 let _ = mem.store_u32(xen_ring::layout::RSP_PROD, bogus, Ordering::Release);
             }
@@ -456,6 +552,9 @@ impl Blkback {
 impl Backend for Blkback {
     fn poll(&mut self, sim: &mut Sim) -> bool {
         let events = sim.xenstored.take_events(self.conn);
+        if self.removed {
+            return false;
+        }
         let mut progress = !events.is_empty();
         if self.state == XenbusStateUnknown {
             // The toolstack wrote the directory: probe.
@@ -486,6 +585,8 @@ mod tests {
     use super::*;
     use crate::abi;
     use crate::world::{Guest, World};
+    use std::cell::RefCell;
+    use std::rc::Rc;
     use xen_hal::{Hypervisor, PageAllocator, PageRange};
     use xen_ring::FrontRing;
 
@@ -622,5 +723,166 @@ mod tests {
         );
         assert!(world.violations().is_empty());
         let _ = &front.guest;
+    }
+
+    fn connected(
+        order: u32,
+    ) -> (
+        World,
+        Guest,
+        Front,
+        Rc<RefCell<Blkback>>,
+        crate::VbdPaths,
+        PageRange,
+        EventChannelPort,
+    ) {
+        let world = World::new();
+        let guest = world.create_guest(3, "g");
+        let (paths, blkback) = world.attach_vbd(3, 768, 64);
+        blkback.borrow_mut().set_max_ring_page_order(order);
+        world.run_until_idle().unwrap();
+        let front = Front::new(&world, &guest);
+        let pages = 1usize << order;
+        let ring_page = guest.memory.alloc_pages(pages).unwrap();
+        let fe = paths.frontend.clone();
+        if order == 0 {
+            front.grant(8, ring_page.pfn.0, false);
+            front.write(&world, &format!("{fe}/ring-ref"), "8");
+        } else {
+            front.write(&world, &format!("{fe}/ring-page-order"), &order.to_string());
+            for i in 0..pages {
+                front.grant(8 + i as u32, ring_page.pfn.0 + i as u64, false);
+                front.write(&world, &format!("{fe}/ring-ref{i}"), &(8 + i).to_string());
+            }
+        }
+        let port = guest
+            .hypervisor
+            .evtchn_alloc_unbound(DomainId::DOM0)
+            .unwrap();
+        front.write(&world, &format!("{fe}/event-channel"), &port.0.to_string());
+        front.write(&world, &format!("{fe}/state"), "3");
+        world.run_until_idle().unwrap();
+        (world, guest, front, blkback, paths, ring_page, port)
+    }
+
+    #[test]
+    fn multi_page_rings_when_offered() {
+        let (world, guest, front, blkback, paths, ring_page, port) = connected(2);
+        assert_eq!(
+            world
+                .xs_read_string(&format!("{}/max-ring-page-order", paths.backend))
+                .unwrap(),
+            "2"
+        );
+        assert_eq!(
+            blkback.borrow().state(),
+            XenbusStateConnected,
+            "{:?}",
+            blkback.borrow().last_error()
+        );
+        assert_eq!(
+            world.with_sim(|sim| sim.hv.live_mappings(DomainId::DOM0)),
+            4
+        );
+        let mut ring: FrontRing<blkif_request, blkif_response> =
+            FrontRing::init(ring_page.memory).unwrap();
+        assert_eq!(ring.size(), 128);
+        // 100 flushes fill most of the 4-page ring in one go.
+        for id in 0..100 {
+            ring.push_request(&blkif_request {
+                operation: BLKIF_OP_FLUSH_DISKCACHE,
+                id,
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        ring.push_requests_and_check_notify().unwrap();
+        guest.hypervisor.evtchn_send(port).unwrap();
+        world.run_until_idle().unwrap();
+        let ids: Vec<u64> = std::iter::from_fn(|| ring.next_response().unwrap())
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, (0..100).collect::<Vec<_>>());
+        front.write(&world, &format!("{}/state", paths.frontend), "6");
+        world.run_until_idle().unwrap();
+        assert_eq!(
+            world.with_sim(|sim| sim.hv.live_mappings(DomainId::DOM0)),
+            0
+        );
+    }
+
+    #[test]
+    fn hostile_frontend_request_overflow_closes_the_device() {
+        let (world, guest, _front, blkback, paths, ring_page, port) = connected(0);
+        assert_eq!(blkback.borrow().state(), XenbusStateConnected);
+        // req_prod a ring and a half ahead of anything answered.
+        ring_page
+            .memory
+            .store_u32(xen_ring::layout::REQ_PROD, 48, Ordering::Release)
+            .unwrap();
+        guest.hypervisor.evtchn_send(port).unwrap();
+        world.run_until_idle().unwrap();
+        let b = blkback.borrow();
+        assert_eq!(b.state(), XenbusStateClosing);
+        assert!(b
+            .last_error()
+            .is_some_and(|e| e.contains("RequestProducerOverflow")));
+        assert!(world
+            .xs_read_string(&format!("{}/error", paths.backend))
+            .unwrap()
+            .contains("Overflow"));
+        assert_eq!(
+            world.with_sim(|sim| sim.hv.live_mappings(DomainId::DOM0)),
+            0
+        );
+    }
+
+    #[test]
+    fn non_consecutive_multi_page_ring_is_refused_not_crashed() {
+        let world = World::new();
+        let guest = world.create_guest(3, "g");
+        let (paths, blkback) = world.attach_vbd(3, 768, 64);
+        blkback.borrow_mut().set_max_ring_page_order(1);
+        world.run_until_idle().unwrap();
+        let front = Front::new(&world, &guest);
+        let a = guest.memory.alloc_pages(1).unwrap();
+        let b = guest.memory.alloc_pages(1).unwrap();
+        front.grant(8, a.pfn.0, false);
+        front.grant(9, b.pfn.0, false);
+        let fe = &paths.frontend;
+        front.write(&world, &format!("{fe}/ring-page-order"), "1");
+        front.write(&world, &format!("{fe}/ring-ref0"), "8");
+        front.write(&world, &format!("{fe}/ring-ref1"), "9");
+        front.write(&world, &format!("{fe}/event-channel"), "5");
+        front.write(&world, &format!("{fe}/state"), "3");
+        world.run_until_idle().unwrap();
+        assert_eq!(blkback.borrow().state(), XenbusStateClosing);
+        assert_eq!(
+            world.with_sim(|sim| sim.hv.live_mappings(DomainId::DOM0)),
+            0
+        );
+    }
+
+    #[test]
+    fn detach_closes_and_removes_the_device() {
+        let (world, _guest, front, blkback, paths, _ring_page, _port) = connected(0);
+        world.detach_vbd(&paths).unwrap();
+        world.run_until_idle().unwrap();
+        // The frontend reacts to the backend's Closing.
+        front.write(&world, &format!("{}/state", paths.frontend), "5");
+        world.run_until_idle().unwrap();
+        assert_eq!(
+            world.with_sim(|sim| sim.hv.live_mappings(DomainId::DOM0)),
+            0
+        );
+        front.write(&world, &format!("{}/state", paths.frontend), "6");
+        world.run_until_idle().unwrap();
+        assert!(blkback.borrow().is_removed());
+        assert!(world.xs_read(&paths.backend).is_err());
+        assert!(world.xs_read(&paths.frontend).is_err());
+        assert_eq!(
+            world.xs_directory("/local/domain/3/device/vbd").unwrap(),
+            Vec::<String>::new()
+        );
     }
 }

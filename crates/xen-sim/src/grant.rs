@@ -281,6 +281,15 @@ impl Hv {
         }
     }
 
+    /// The granted frame of a live mapping (the granter's frame number).
+    pub fn grant_frame(&self, handle: MapHandle) -> Option<Pfn> {
+        let mapping = self.mappings.live.get(&handle)?;
+        self.mappings
+            .active
+            .get(&(mapping.granter.0, mapping.gref.0))
+            .map(|a| a.frame)
+    }
+
     /// Whether a live mapping is read-only.
     pub fn grant_is_readonly(&self, handle: MapHandle) -> Option<bool> {
         self.mappings.live.get(&handle).map(|m| m.readonly)

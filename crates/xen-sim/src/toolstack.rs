@@ -89,4 +89,12 @@ impl World {
         self.add_backend(blkback.clone());
         (paths, blkback)
     }
+
+    /// What `xl block-detach` does: takes the backend offline and asks it to close
+    /// (`online` = 0, `state` = Closing). The frontend sees the backend closing and closes; once
+    /// both are Closed the device's directories are removed.
+    pub fn detach_vbd(&self, paths: &VbdPaths) -> Result<(), crate::xenstored::StoreError> {
+        self.xs_write(&format!("{}/online", paths.backend), b"0")?;
+        self.xs_write(&format!("{}/state", paths.backend), b"5")
+    }
 }
