@@ -414,6 +414,12 @@ impl ClientCore {
         self.events.pop_front()
     }
 
+    /// Takes the oldest queued watch event carrying `token`, leaving other events queued.
+    pub fn take_watch_event_for(&mut self, token: &str) -> Option<WatchEvent> {
+        let index = self.events.iter().position(|e| e.token == token)?;
+        self.events.remove(index)
+    }
+
     /// Forgets every watch token locally (after `XS_RESET_WATCHES` or a reconnect).
     pub fn clear_watch_tokens(&mut self) {
         self.tokens.clear();
@@ -637,6 +643,28 @@ impl<T: Transport, C: Clock, W: Wait> Client<T, C, W> {
     pub fn wait_watch_event(&mut self, deadline: Instant) -> Result<WatchEvent, Error> {
         loop {
             if let Some(event) = self.take_watch_event()? {
+                return Ok(event);
+            }
+            if self.clock.now() >= deadline {
+                return Err(Error::Timeout);
+            }
+            self.wait.wait(deadline);
+        }
+    }
+
+    /// Waits until a watch event with `token` arrives or `deadline` passes ([`Error::Timeout`]);
+    /// events of other watches stay queued.
+    pub fn wait_watch_event_for(
+        &mut self,
+        token: &str,
+        deadline: Instant,
+    ) -> Result<WatchEvent, Error> {
+        loop {
+            if let Some(event) = self.core.take_watch_event_for(token) {
+                return Ok(event);
+            }
+            self.pump()?;
+            if let Some(event) = self.core.take_watch_event_for(token) {
                 return Ok(event);
             }
             if self.clock.now() >= deadline {

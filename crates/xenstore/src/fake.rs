@@ -62,6 +62,10 @@ pub struct FakeXenstored {
     pub eagain_commits: u64,
     /// Written (as dom0) right after the next transaction starts: a concurrent writer.
     pub concurrent_write: Option<(String, Vec<u8>)>,
+    /// Writes (as the toolstack) performed once the client has polled `read` that many times:
+    /// a peer that changes state while the client waits.
+    scheduled: Vec<(u64, String, Vec<u8>)>,
+    reads: u64,
 }
 
 fn parent_of(path: &str) -> Option<&str> {
@@ -104,6 +108,8 @@ impl FakeXenstored {
             requests_handled: 0,
             eagain_commits: 0,
             concurrent_write: None,
+            scheduled: Vec::new(),
+            reads: 0,
         };
         let dom0 = alloc::vec![Permission {
             domid: DomainId(0),
@@ -173,6 +179,13 @@ impl FakeXenstored {
         if let Some(node) = self.tree.get_mut(&path) {
             node.perms = perms.to_owned();
         }
+    }
+
+    /// Writes `path = value` (as [`FakeXenstored::set`]) once the client has called `read`
+    /// `after_reads` more times.
+    pub fn schedule_set(&mut self, after_reads: u64, path: &str, value: &[u8]) {
+        self.scheduled
+            .push((self.reads + after_reads, path.to_owned(), value.to_owned()));
     }
 
     /// Reads a node directly.
@@ -576,6 +589,18 @@ impl Transport for FakeXenstored {
     }
 
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, TransportError> {
+        self.reads += 1;
+        let now = self.reads;
+        let due: Vec<(u64, String, Vec<u8>)> = self
+            .scheduled
+            .iter()
+            .filter(|(at, _, _)| *at <= now)
+            .cloned()
+            .collect();
+        self.scheduled.retain(|(at, _, _)| *at > now);
+        for (_, path, value) in due {
+            self.set(&path, &value);
+        }
         self.process();
         let n = self
             .read_chunk

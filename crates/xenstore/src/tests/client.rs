@@ -118,6 +118,14 @@ fn watches_fire_and_unknown_tokens_are_counted() {
         .inject(&[&header_bytes(15, 0, 2)[..], b"ab"].concat());
     assert_eq!(c.take_watch_event().unwrap(), None);
     assert_eq!(c.core().stats().malformed_events, 1);
+    // Waiting for one token leaves other tokens' events queued.
+    c.watch("backend", "other").unwrap();
+    c.write("device/x", b"1").unwrap();
+    let ev = c.wait_watch_event_for("tok", deadline).unwrap();
+    assert_eq!(ev.path, "device/x");
+    let ev = c.take_watch_event().unwrap().unwrap();
+    assert_eq!((ev.path.as_str(), ev.token.as_str()), ("backend", "other"));
+    c.unwatch("backend", "other").unwrap();
     c.unwatch("device", "tok").unwrap();
     c.write("device/vbd/768/state", b"2").unwrap();
     assert_eq!(c.take_watch_event().unwrap(), None);
