@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::blkfront::{MiniBlkfront, Platform, CLOSED, CONNECTED, INIT_WAIT};
+use common::blkfront::{MiniBlkfront, Platform, CLOSED, CONNECTED};
 use xen_hal::DomainId;
 use xen_sim::World;
 
@@ -29,7 +29,9 @@ fn handshake_write_read_flush_and_disconnect_without_leaks() {
     let mut front = MiniBlkfront::probe(&mut p, DEVID).unwrap();
     assert_eq!(front.backend, paths.backend);
     assert_eq!(front.backend_id, DomainId::DOM0);
-    front.wait_backend(&mut p, INIT_WAIT).unwrap();
+    front
+        .wait_backend(&mut p, xenbus::XenbusState::InitWait)
+        .unwrap();
     front.connect(&mut p).unwrap();
     assert_eq!(front.sectors, 256);
     assert!(front.flush);

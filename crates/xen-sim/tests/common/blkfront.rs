@@ -1,7 +1,8 @@
 //! A minimal block frontend for the end-to-end tests, built only from the portable crates:
 //! the guest platform (shared_info + `xen-evtchn`, grant table + `xen-grant`, xenstore client)
-//! and a blkfront (xenbus handshake, `xen-ring` FrontRing with an `IdTable` shadow, granted
-//! data pages, event-channel notifications). The real block frontend comes later.
+//! and a blkfront (handshake with the `xenbus` helpers, `xen-ring` FrontRing with an `IdTable`
+//! shadow, granted data pages, event-channel notifications). The real block frontend comes
+//! later.
 
 use std::cell::RefCell;
 
@@ -14,18 +15,24 @@ use xen_public_headers::io::blkif::{
     blkif_request, blkif_response, BLKIF_OP_FLUSH_DISKCACHE, BLKIF_OP_READ, BLKIF_OP_WRITE,
     BLKIF_RSP_OKAY,
 };
-use xen_public_headers::io::protocols::XEN_IO_PROTO_ABI_X86_64;
+use xen_public_headers::io::protocols::XEN_IO_PROTO_ABI_NATIVE;
 use xen_public_headers::memory::XENMAPSPACE_shared_info;
 use xen_ring::ids::{IdError, IdTable};
 use xen_ring::{FrontRing, RingError};
 use xen_sim::{Guest, GuestMemory, World};
 
+use xenbus::negotiate::{negotiate_vbd, VbdBackendOffer, VbdFrontendLimits, VbdGeometry};
+use xenbus::{
+    publish, read_backend, read_state, switch_state, wait_for_state, DeviceRef, FrontendState,
+    Publication, XenbusError, XenbusState,
+};
+
 use super::GuestStore;
 
-/// Xenbus states (numbers from `io/xenbus.h`).
+/// Raw xenbus states (numbers from `io/xenbus.h`), as the simulated blkback reports them.
+#[allow(unused_imports)]
 pub use xen_public_headers::io::xenbus::{
-    XenbusStateClosed as CLOSED, XenbusStateClosing as CLOSING, XenbusStateConnected as CONNECTED,
-    XenbusStateInitWait as INIT_WAIT, XenbusStateInitialised as INITIALISED,
+    XenbusStateClosed as CLOSED, XenbusStateConnected as CONNECTED,
 };
 
 thread_local! {
@@ -60,10 +67,10 @@ pub enum FrontError {
     Ring(RingError),
     /// A response id (a broken or hostile backend).
     Id(IdError),
-    /// The backend's state node does not hold a state.
-    BadBackendState(String),
+    /// A xenbus helper (typed xenstore, state, path and value errors).
+    Xenbus(XenbusError),
     /// The backend gave up (state Closing/Closed) during the handshake.
-    BackendClosed(u32),
+    BackendClosed(XenbusState),
     /// Waited too long.
     Timeout,
     /// The backend answered a request with an error status.
@@ -86,9 +93,12 @@ from!(Grant, GrantError);
 from!(Evtchn, EvtchnError);
 from!(Ring, RingError);
 from!(Id, IdError);
+from!(Xenbus, XenbusError);
 
 /// Bound of every wait loop (rounds of the pump).
 const MAX_WAIT_ROUNDS: usize = 200;
+/// Deadline of a wait for a backend state (simulated time).
+const STATE_TIMEOUT_MS: u64 = 20;
 
 /// What the bus driver sets up once per guest: shared_info and event channels, the grant
 /// table, the xenstore client.
@@ -154,9 +164,11 @@ pub struct Segment<'m> {
 
 /// The minimal block frontend.
 pub struct MiniBlkfront<'m> {
+    pub device: DeviceRef,
     pub nodename: String,
     pub backend: String,
     pub backend_id: DomainId,
+    pub state: FrontendState,
     pub sectors: u64,
     pub flush: bool,
     ring_page: Option<OwnedPages<&'m GuestMemory>>,
@@ -168,27 +180,23 @@ pub struct MiniBlkfront<'m> {
     pub broken: Option<FrontError>,
 }
 
-fn parse_state(text: &str) -> Result<u32, FrontError> {
-    text.trim()
-        .parse::<u32>()
-        .ok()
-        .filter(|s| *s <= 8)
-        .ok_or_else(|| FrontError::BadBackendState(text.to_string()))
-}
-
 impl<'m> MiniBlkfront<'m> {
-    /// Reads the device's xenbus directory.
+    /// Reads and validates the device's backend (`xenbus::read_backend`).
     pub fn probe(p: &mut Platform<'m>, devid: u32) -> Result<Self, FrontError> {
-        let nodename = format!("device/vbd/{devid}");
-        let backend = p.xs.read_string(&format!("{nodename}/backend"))?;
-        let backend_id: u16 =
-            p.xs.read_string(&format!("{nodename}/backend-id"))?
-                .parse()
-                .map_err(|_| FrontError::Backend("backend-id".into()))?;
+        let device = DeviceRef::new("vbd", devid)?;
+        let domid = xenbus::handshake::read_own_domid(&mut p.xs)?;
+        let backend = read_backend(&mut p.xs, &device, Some(domid))?;
+        let mut state = FrontendState::new();
+        // The toolstack created us Initialising.
+        state
+            .transition(XenbusState::Initialising)
+            .map_err(XenbusError::from)?;
         Ok(MiniBlkfront {
-            nodename,
-            backend,
-            backend_id: DomainId(backend_id),
+            nodename: device.dir()?,
+            device,
+            backend: backend.path,
+            backend_id: backend.id,
+            state,
             sectors: 0,
             flush: false,
             ring_page: None,
@@ -200,37 +208,48 @@ impl<'m> MiniBlkfront<'m> {
         })
     }
 
-    pub fn backend_state(&self, p: &mut Platform<'m>) -> Result<u32, FrontError> {
-        parse_state(&p.xs.read_string(&format!("{}/state", self.backend))?)
+    pub fn backend_state(&self, p: &mut Platform<'m>) -> Result<XenbusState, FrontError> {
+        Ok(read_state(&mut p.xs, &self.backend)?)
     }
 
-    /// Waits (bounded) until the backend reaches `want`.
-    pub fn wait_backend(&self, p: &mut Platform<'m>, want: u32) -> Result<(), FrontError> {
-        for _ in 0..MAX_WAIT_ROUNDS {
-            let state = self.backend_state(p)?;
-            if state == want {
-                return Ok(());
-            }
-            if want < CLOSING && (state == CLOSING || state == CLOSED) {
-                return Err(FrontError::BackendClosed(state));
-            }
-            p.wait();
+    /// Waits (watch-driven, bounded by the simulated clock) until the backend reaches `want`;
+    /// a backend that closes instead ends the wait with `BackendClosed`.
+    pub fn wait_backend(&self, p: &mut Platform<'m>, want: XenbusState) -> Result<(), FrontError> {
+        let closing = |s: XenbusState| matches!(s, XenbusState::Closing | XenbusState::Closed);
+        let reached = wait_for_state(&mut p.xs, &self.backend, STATE_TIMEOUT_MS, |s| {
+            s == want || (!closing(want) && closing(s))
+        })?;
+        if reached != want {
+            return Err(FrontError::BackendClosed(reached));
         }
-        Err(FrontError::Timeout)
+        Ok(())
     }
 
-    fn switch_state(&self, p: &mut Platform<'m>, state: u32) -> Result<(), FrontError> {
-        p.xs.write(
-            &format!("{}/state", self.nodename),
-            state.to_string().as_bytes(),
-        )?;
-        Ok(())
+    fn switch_state(&mut self, p: &mut Platform<'m>, to: XenbusState) -> Result<(), FrontError> {
+        Ok(switch_state(
+            &mut p.xs,
+            &self.nodename,
+            &mut self.state,
+            to,
+        )?)
     }
 
     /// Linux blkfront's `talk_to_blkback` + `connect`: ring and event channel, keys written in
     /// a transaction, Initialised, then Connected once the backend is.
     pub fn connect(&mut self, p: &mut Platform<'m>) -> Result<(), FrontError> {
-        self.wait_backend(p, INIT_WAIT)?;
+        self.wait_backend(p, XenbusState::InitWait)?;
+        // Negotiate before allocating anything: min(ours, theirs), garbage is an error.
+        let offer = VbdBackendOffer::read(&mut p.xs, &self.backend)?;
+        let ours = VbdFrontendLimits {
+            max_ring_page_order: 0,
+            max_indirect_segments: 0,
+            flush_cache: true,
+            barrier: false,
+            discard: false,
+            persistent: false,
+            max_queues: 1,
+        };
+        let negotiated = negotiate_vbd(&ours, &offer);
         let ring_page =
             OwnedPages::new(p.memory, 1).map_err(|_| FrontError::Backend("alloc".into()))?;
         let ring = FrontRing::init(ring_page.memory())?;
@@ -244,32 +263,27 @@ impl<'m> MiniBlkfront<'m> {
         self.ring = Some(ring);
         self.ring_ref = Some(ring_ref);
         self.port = Some(port);
-        let node = self.nodename.clone();
-        p.xs.transaction(|t| {
-            t.write(
-                &format!("{node}/ring-ref"),
-                ring_ref.0.to_string().as_bytes(),
-            )?;
-            t.write(
-                &format!("{node}/event-channel"),
-                port.0.to_string().as_bytes(),
-            )?;
-            t.write(
-                &format!("{node}/protocol"),
-                XEN_IO_PROTO_ABI_X86_64.as_bytes(),
-            )?;
-            t.write(&format!("{node}/state"), INITIALISED.to_string().as_bytes())
-        })?;
-        self.wait_backend(p, CONNECTED)?;
-        self.sectors =
-            p.xs.read_string(&format!("{}/sectors", self.backend))?
-                .parse()
-                .map_err(|_| FrontError::Backend("sectors".into()))?;
-        self.flush =
-            p.xs.read_string(&format!("{}/feature-flush-cache", self.backend))
-                .map(|v| v == "1")
-                .unwrap_or(false);
-        self.switch_state(p, CONNECTED)
+        let mut publication = Publication::new();
+        publication
+            .ring("", &[ring_ref], 0)?
+            .event_channel("event-channel", port)?
+            .protocol(XEN_IO_PROTO_ABI_NATIVE)?;
+        negotiated.advertise(&mut publication)?;
+        // Keys and the Initialised state in one transaction.
+        publish(
+            &mut p.xs,
+            &self.nodename,
+            &publication,
+            Some(XenbusState::Initialised),
+        )?;
+        self.state
+            .transition(XenbusState::Initialised)
+            .map_err(XenbusError::from)?;
+        self.wait_backend(p, XenbusState::Connected)?;
+        let geometry = VbdGeometry::read(&mut p.xs, &self.backend)?;
+        self.sectors = geometry.sectors;
+        self.flush = negotiated.flush_cache;
+        self.switch_state(p, XenbusState::Connected)
     }
 
     /// Pushes one request over `segments` and waits (bounded) for its response.
@@ -409,10 +423,18 @@ impl<'m> MiniBlkfront<'m> {
     /// Linux blkfront's close: Closing, wait for the backend to let go, Closed; then end the
     /// ring grant and close the event channel.
     pub fn disconnect(&mut self, p: &mut Platform<'m>) -> Result<(), FrontError> {
-        self.switch_state(p, CLOSING)?;
-        self.wait_backend(p, CLOSING)?;
-        self.switch_state(p, CLOSED)?;
-        self.wait_backend(p, CLOSED)?;
+        self.switch_state(p, XenbusState::Closing)?;
+        self.wait_backend(p, XenbusState::Closing)?;
+        self.switch_state(p, XenbusState::Closed)?;
+        match self.wait_backend(p, XenbusState::Closed) {
+            Ok(()) => {}
+            // Detached: the toolstack removed the backend directory once it was Closed (Linux's
+            // xenbus_read_driver_state reads such a backend as Unknown, i.e. gone).
+            Err(FrontError::Xenbus(XenbusError::Store(xenstore::Error::Xs(
+                xenstore::XsErrno::ENOENT | xenstore::XsErrno::EACCES,
+            )))) => {}
+            Err(e) => return Err(e),
+        }
         let hv = p.guest.hypervisor.clone();
         if let Some(port) = self.port.take() {
             p.evtchn.close(&hv, port)?;
