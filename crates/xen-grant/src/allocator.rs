@@ -72,7 +72,11 @@ impl RefAllocator {
     /// References handed out and not yet back on the free list (deferred ones included).
     pub fn in_use(&self) -> usize {
         let reserved = self.states.len().min(GNTTAB_NR_RESERVED_ENTRIES as usize);
-        self.states.len() - reserved - self.free.len()
+        // Never underflows: each free reference is a non-reserved one, listed once.
+        self.states
+            .len()
+            .saturating_sub(reserved)
+            .saturating_sub(self.free.len())
     }
 
     /// References waiting on the deferred list.

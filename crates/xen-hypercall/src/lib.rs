@@ -4,7 +4,7 @@
 //! - [`Hypercall`]: issue hypercall number `op` with five register arguments. Implemented on
 //!   x86_64 by [`arch::x86_64::HypercallPage`] (the page Xen fills in after a `wrmsr`), and by
 //!   recording fakes in tests.
-//! - [`detect`]: find Xen's CPUID leaves (also behind Viridian) from any `cpuid` function, so the
+//! - [`detect()`]: find Xen's CPUID leaves (also behind Viridian) from any `cpuid` function, so the
 //!   logic is tested with fake CPUID tables.
 //! - [`Xen`]: the typed [`xen_hal::Hypervisor`] operations, marshalled into the ABI structs of
 //!   `xen-public-headers` and checked with [`xen_hal::XenError::check`].
