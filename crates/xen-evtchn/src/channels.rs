@@ -287,7 +287,9 @@ impl EventChannels {
     /// and for each selected word dispatches every pending, unmasked port, clearing its pending
     /// bit first (so an event arriving during the handler raises it again). Repeats while Xen
     /// signals more, at most [`MAX_UPCALL_ROUNDS`] times. Ports without a handler are cleared and
-    /// counted as spurious.
+    /// counted as spurious. Every pending, unmasked port of a selected word is dispatched here,
+    /// whichever vCPU it is bound to (Xen selects words on the bound vCPU; a port of the same
+    /// word bound elsewhere is simply handled earlier).
     pub fn handle_upcall(&self, vcpu: VcpuId) -> Result<UpcallStats, EvtchnError> {
         let index = vcpu.0 as usize;
         if index >= XEN_LEGACY_MAX_VCPUS {
