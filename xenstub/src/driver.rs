@@ -7,6 +7,8 @@ use core::sync::atomic::{AtomicU8, Ordering};
 
 use nt_kernel::irp::*;
 use nt_kernel::ntdef::*;
+use nt_kernel::pool::POOL_TAG;
+use nt_kernel::remove_lock::RemoveLock;
 use nt_kernel::wdm::*;
 use nt_kernel::{error, info, trace};
 use xenstub::pnp::{self, DeviceState, PnpAction, PnpMinor};
@@ -22,6 +24,8 @@ struct DeviceExtension {
     state: AtomicU8,
     /// The state before IRP_MN_QUERY_REMOVE_DEVICE, for the cancel.
     before_query_remove: AtomicU8,
+    /// Held by every IRP in flight; IRP_MN_REMOVE_DEVICE waits for them before deleting.
+    remove_lock: RemoveLock,
 }
 
 /// DriverEntry: registers AddDevice, the dispatch routines and DriverUnload.
@@ -96,8 +100,11 @@ unsafe extern "system" fn add_device(
             lower,
             state: AtomicU8::new(DeviceState::NotStarted as u8),
             before_query_remove: AtomicU8::new(DeviceState::NotStarted as u8),
+            remove_lock: RemoveLock::zeroed(),
         })
     };
+    // SAFETY: the extension stays at this address until IoDeleteDevice.
+    unsafe { RemoveLock::initialize(core::ptr::addr_of_mut!((*extension).remove_lock), POOL_TAG) };
     // SAFETY: `lower` is a valid device object returned by the attach.
     let lower_flags = unsafe { (*lower).Flags };
     fdo_ref.Flags |= lower_flags & (DO_POWER_PAGABLE | DO_POWER_INRUSH);
@@ -177,9 +184,26 @@ unsafe fn skip_and_call(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
     unsafe { IoCallDriver(lower, irp) }
 }
 
+/// Completes `irp` with `status` (an IRP that arrived after removal started).
+///
+/// # Safety
+/// The caller owns `irp` and does not touch it afterwards.
+unsafe fn complete(irp: *mut IRP, status: NTSTATUS) -> NTSTATUS {
+    // SAFETY: we own the IRP.
+    unsafe { (*irp).IoStatus.Status = status };
+    // SAFETY: completing an IRP we own, once.
+    unsafe { IoCompleteRequest(irp, IO_NO_INCREMENT) };
+    status
+}
+
 unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
     // SAFETY: the I/O manager calls us with one of our FDOs and an IRP we own.
     let ext = unsafe { extension(device) };
+    let guard = match ext.remove_lock.acquire() {
+        Ok(guard) => guard,
+        // SAFETY: we own the IRP.
+        Err(status) => return unsafe { complete(irp, status) },
+    };
     // SAFETY: as above.
     let minor_code = unsafe { (*IoGetCurrentIrpStackLocation(irp)).MinorFunction };
     let state = DeviceState::from_u8(ext.state.load(Ordering::Acquire));
@@ -215,6 +239,8 @@ unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP
             ext.state
                 .store(DeviceState::Deleted as u8, Ordering::Release);
             let lower = ext.lower;
+            // Wait for every other IRP in flight; later ones fail with STATUS_DELETE_PENDING.
+            guard.release_and_wait();
             // SAFETY: we own the IRP.
             unsafe { (*irp).IoStatus.Status = STATUS_SUCCESS };
             // SAFETY: our FDO and an IRP we own; the IRP is not touched afterwards.
@@ -234,6 +260,15 @@ unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP
 unsafe extern "system" fn dispatch_power(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
     // SAFETY: the power manager calls us with one of our FDOs and an IRP we own.
     let ext = unsafe { extension(device) };
+    let _guard = match ext.remove_lock.acquire() {
+        Ok(guard) => guard,
+        Err(status) => {
+            // SAFETY: required for every power IRP before Vista; we own the IRP.
+            unsafe { PoStartNextPowerIrp(irp) };
+            // SAFETY: we own the IRP.
+            return unsafe { complete(irp, status) };
+        }
+    };
     // SAFETY: as above.
     let stack = unsafe { &*IoGetCurrentIrpStackLocation(irp) };
     // SAFETY: `Parameters.Power` is the active member for IRP_MJ_POWER.
@@ -268,18 +303,20 @@ unsafe extern "system" fn dispatch_power(device: *mut DEVICE_OBJECT, irp: *mut I
             // SAFETY: the lower device and an IRP set up for it.
             unsafe { PoCallDriver(ext.lower, irp) }
         }
-        PowerAction::FailDeleted => {
-            // SAFETY: we own the IRP.
-            unsafe { (*irp).IoStatus.Status = STATUS_NO_SUCH_DEVICE };
-            // SAFETY: completing an IRP we own, once.
-            unsafe { IoCompleteRequest(irp, IO_NO_INCREMENT) };
-            STATUS_NO_SUCH_DEVICE
-        }
+        // SAFETY: we own the IRP.
+        PowerAction::FailDeleted => unsafe { complete(irp, STATUS_NO_SUCH_DEVICE) },
     }
 }
 
 /// IRP_MJ_SYSTEM_CONTROL (WMI): not ours, passed down.
 unsafe extern "system" fn dispatch_forward(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY: the I/O manager calls us with one of our FDOs.
+    let ext = unsafe { extension(device) };
+    let _guard = match ext.remove_lock.acquire() {
+        Ok(guard) => guard,
+        // SAFETY: we own the IRP.
+        Err(status) => return unsafe { complete(irp, status) },
+    };
     // SAFETY: our FDO and an IRP we own.
     unsafe { skip_and_call(device, irp) }
 }

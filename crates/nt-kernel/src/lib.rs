@@ -22,6 +22,7 @@ pub mod log;
 pub mod ndis;
 pub mod ntdef;
 pub mod pool;
+pub mod remove_lock;
 pub mod storport;
 pub mod sync;
 pub mod wdm;

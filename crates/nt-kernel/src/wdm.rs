@@ -130,6 +130,29 @@ pub type PKDEFERRED_ROUTINE = Option<
     ),
 >;
 
+/// `IO_REMOVE_LOCK_COMMON_BLOCK`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct IO_REMOVE_LOCK_COMMON_BLOCK {
+    /// `Removed`.
+    pub Removed: BOOLEAN,
+    /// `Reserved[3]`.
+    pub Reserved: [BOOLEAN; 3],
+    /// `IoCount`.
+    pub IoCount: LONG,
+    /// `RemoveEvent`.
+    pub RemoveEvent: KEVENT,
+}
+
+/// `IO_REMOVE_LOCK` of a free (non-`DBG`) build: only the common block. Initialise with
+/// `IoInitializeRemoveLockEx`; it must not move afterwards.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct IO_REMOVE_LOCK {
+    /// `Common`.
+    pub Common: IO_REMOVE_LOCK_COMMON_BLOCK,
+}
+
 // ---------------------------------------------------------------------------------------------
 // Pool
 
@@ -1162,6 +1185,30 @@ unsafe extern "system" {
     pub fn IofCallDriver(DeviceObject: *mut DEVICE_OBJECT, Irp: *mut IRP) -> NTSTATUS;
     /// `IofCompleteRequest` (what the `IoCompleteRequest` macro calls).
     pub fn IofCompleteRequest(Irp: *mut IRP, PriorityBoost: CCHAR);
+    /// `IoInitializeRemoveLockEx` (what `IoInitializeRemoveLock` expands to).
+    pub fn IoInitializeRemoveLockEx(
+        Lock: *mut IO_REMOVE_LOCK,
+        AllocateTag: ULONG,
+        MaxLockedMinutes: ULONG,
+        HighWatermark: ULONG,
+        RemlockSize: ULONG,
+    );
+    /// `IoAcquireRemoveLockEx` (what `IoAcquireRemoveLock` expands to).
+    pub fn IoAcquireRemoveLockEx(
+        RemoveLock: *mut IO_REMOVE_LOCK,
+        Tag: PVOID,
+        File: PCSTR,
+        Line: ULONG,
+        RemlockSize: ULONG,
+    ) -> NTSTATUS;
+    /// `IoReleaseRemoveLockEx`.
+    pub fn IoReleaseRemoveLockEx(RemoveLock: *mut IO_REMOVE_LOCK, Tag: PVOID, RemlockSize: ULONG);
+    /// `IoReleaseRemoveLockAndWaitEx`.
+    pub fn IoReleaseRemoveLockAndWaitEx(
+        RemoveLock: *mut IO_REMOVE_LOCK,
+        Tag: PVOID,
+        RemlockSize: ULONG,
+    );
     /// `IoAllocateIrp`.
     pub fn IoAllocateIrp(StackSize: CCHAR, ChargeQuota: BOOLEAN) -> *mut IRP;
     /// `IoFreeIrp`.
