@@ -17,7 +17,7 @@ use alloc::vec::Vec;
 
 use xen_hal::{Clock, DomainId, Instant};
 
-use crate::abi::{XS_ERROR, XS_UNWATCH, XS_WATCH, XS_WATCH_EVENT};
+use crate::abi::{XS_ERROR, XS_TRANSACTION_START, XS_UNWATCH, XS_WATCH, XS_WATCH_EVENT};
 use crate::error::{ConnectionError, Error, XsErrno};
 use crate::perms::Permissions;
 use crate::transport::Transport;
@@ -338,6 +338,17 @@ impl ClientCore {
                 if let Some(token) = token {
                     let ok = header.msg_type != XS_ERROR;
                     self.update_tokens(msg_type, token, ok);
+                }
+                // A transaction started too late for its caller would stay open on the server
+                // (and count against its quota): abort it, ignoring the outcome.
+                if msg_type == XS_TRANSACTION_START && header.msg_type == XS_TRANSACTION_START {
+                    if let Ok(tx) = reply.and_then(|r| r.transaction_id()) {
+                        if let Ok(id) =
+                            self.submit(&Request::TransactionEnd { commit: false }, TxId(tx))
+                        {
+                            self.abandon(id);
+                        }
+                    }
                 }
                 return Ok(());
             }

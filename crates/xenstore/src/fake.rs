@@ -188,6 +188,11 @@ impl FakeXenstored {
             .push((self.reads + after_reads, path.to_owned(), value.to_owned()));
     }
 
+    /// Transactions started and not yet ended.
+    pub fn open_transactions(&self) -> usize {
+        self.transactions.len()
+    }
+
     /// Reads a node directly.
     pub fn get(&self, path: &str) -> Option<Vec<u8>> {
         self.tree.get(&self.absolute(path)).map(|n| n.value.clone())

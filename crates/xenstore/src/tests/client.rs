@@ -222,6 +222,22 @@ fn timeouts_are_typed_and_late_replies_tolerated() {
 }
 
 #[test]
+fn a_transaction_started_too_late_is_aborted() {
+    let mut store = FakeXenstored::new(5);
+    store.hold = true;
+    let clock = FakeClock::new();
+    let mut c = client(&mut store, &clock);
+    assert_eq!(c.transaction_start(), Err(Error::Timeout));
+    c.transport().hold = false;
+    // The late reply opens a transaction on the server; the client aborts it on its own.
+    assert_eq!(c.read_string("domid").unwrap(), "5");
+    c.pump().unwrap();
+    assert_eq!(c.transport().open_transactions(), 0);
+    assert_eq!(c.core().pending_count(), 0);
+    assert_eq!(c.core().stats().late_replies, 2);
+}
+
+#[test]
 fn requests_are_multiplexed_by_req_id() {
     let mut store = FakeXenstored::new(5);
     store.set("a", b"A");
