@@ -19,7 +19,7 @@ use xen_public_headers::io::protocols::XEN_IO_PROTO_ABI_NATIVE;
 use xen_public_headers::memory::XENMAPSPACE_shared_info;
 use xen_ring::ids::{IdError, IdTable};
 use xen_ring::{FrontRing, RingError};
-use xen_sim::{Guest, GuestMemory, World};
+use xen_sim::{Guest, GuestMemory, SimHypervisor, World};
 
 use xenbus::negotiate::{negotiate_vbd, VbdBackendOffer, VbdFrontendLimits, VbdGeometry};
 use xenbus::{
@@ -102,7 +102,9 @@ const STATE_TIMEOUT_MS: u64 = 20;
 
 /// What the bus driver sets up once per guest: shared_info and event channels, the grant
 /// table, the xenstore client.
-pub struct Platform<'m> {
+pub struct Platform<'m, H: Hypervisor + Clone = SimHypervisor> {
+    /// The guest's hypercall interface (the simulator's typed one, or raw ABI marshalling).
+    pub hv: H,
     pub world: World,
     pub guest: Guest,
     pub memory: &'m GuestMemory,
@@ -110,13 +112,25 @@ pub struct Platform<'m> {
     _table_page: OwnedPages<&'m GuestMemory>,
     pub evtchn: EventChannels,
     pub grants: GrantTable,
-    pub xs: GuestStore,
+    pub xs: GuestStore<H>,
     pub upcalls: u32,
 }
 
 impl<'m> Platform<'m> {
     pub fn new(world: &World, guest: &Guest, memory: &'m GuestMemory) -> Platform<'m> {
-        let hv = &guest.hypervisor;
+        Platform::with_hypervisor(world, guest, memory, guest.hypervisor.clone())
+    }
+}
+
+impl<'m, H: Hypervisor + Clone> Platform<'m, H> {
+    /// The platform over a given hypercall interface.
+    pub fn with_hypervisor(
+        world: &World,
+        guest: &Guest,
+        memory: &'m GuestMemory,
+        hypervisor: H,
+    ) -> Platform<'m, H> {
+        let hv = &hypervisor;
         let shared_info = OwnedPages::new(memory, 1).unwrap();
         hv.add_to_physmap(XENMAPSPACE_shared_info, 0, shared_info.pfn())
             .unwrap();
@@ -125,8 +139,9 @@ impl<'m> Platform<'m> {
         evtchn.mask_all().unwrap();
         let table_page = OwnedPages::new(memory, 1).unwrap();
         let grants = GrantTable::setup(hv, memory, &[table_page.pfn()]).unwrap();
-        let xs = super::guest_store(world, guest);
+        let xs = super::guest_store_with(world, guest, hypervisor.clone());
         Platform {
+            hv: hypervisor,
             world: world.clone(),
             guest: guest.clone(),
             memory,
@@ -182,7 +197,10 @@ pub struct MiniBlkfront<'m> {
 
 impl<'m> MiniBlkfront<'m> {
     /// Reads and validates the device's backend (`xenbus::read_backend`).
-    pub fn probe(p: &mut Platform<'m>, devid: u32) -> Result<Self, FrontError> {
+    pub fn probe<H: Hypervisor + Clone>(
+        p: &mut Platform<'m, H>,
+        devid: u32,
+    ) -> Result<Self, FrontError> {
         let device = DeviceRef::new("vbd", devid)?;
         let domid = xenbus::handshake::read_own_domid(&mut p.xs)?;
         let backend = read_backend(&mut p.xs, &device, Some(domid))?;
@@ -208,13 +226,20 @@ impl<'m> MiniBlkfront<'m> {
         })
     }
 
-    pub fn backend_state(&self, p: &mut Platform<'m>) -> Result<XenbusState, FrontError> {
+    pub fn backend_state<H: Hypervisor + Clone>(
+        &self,
+        p: &mut Platform<'m, H>,
+    ) -> Result<XenbusState, FrontError> {
         Ok(read_state(&mut p.xs, &self.backend)?)
     }
 
     /// Waits (watch-driven, bounded by the simulated clock) until the backend reaches `want`;
     /// a backend that closes instead ends the wait with `BackendClosed`.
-    pub fn wait_backend(&self, p: &mut Platform<'m>, want: XenbusState) -> Result<(), FrontError> {
+    pub fn wait_backend<H: Hypervisor + Clone>(
+        &self,
+        p: &mut Platform<'m, H>,
+        want: XenbusState,
+    ) -> Result<(), FrontError> {
         let closing = |s: XenbusState| matches!(s, XenbusState::Closing | XenbusState::Closed);
         let reached = wait_for_state(&mut p.xs, &self.backend, STATE_TIMEOUT_MS, |s| {
             s == want || (!closing(want) && closing(s))
@@ -225,7 +250,11 @@ impl<'m> MiniBlkfront<'m> {
         Ok(())
     }
 
-    fn switch_state(&mut self, p: &mut Platform<'m>, to: XenbusState) -> Result<(), FrontError> {
+    fn switch_state<H: Hypervisor + Clone>(
+        &mut self,
+        p: &mut Platform<'m, H>,
+        to: XenbusState,
+    ) -> Result<(), FrontError> {
         Ok(switch_state(
             &mut p.xs,
             &self.nodename,
@@ -236,7 +265,10 @@ impl<'m> MiniBlkfront<'m> {
 
     /// Linux blkfront's `talk_to_blkback` + `connect`: ring and event channel, keys written in
     /// a transaction, Initialised, then Connected once the backend is.
-    pub fn connect(&mut self, p: &mut Platform<'m>) -> Result<(), FrontError> {
+    pub fn connect<H: Hypervisor + Clone>(
+        &mut self,
+        p: &mut Platform<'m, H>,
+    ) -> Result<(), FrontError> {
         self.wait_backend(p, XenbusState::InitWait)?;
         // Negotiate before allocating anything: min(ours, theirs), garbage is an error.
         let offer = VbdBackendOffer::read(&mut p.xs, &self.backend)?;
@@ -256,7 +288,7 @@ impl<'m> MiniBlkfront<'m> {
         let ring_ref = p
             .grants
             .grant_access(self.backend_id, ring_page.pfn(), false)?;
-        let hv = p.guest.hypervisor.clone();
+        let hv = p.hv.clone();
         let port = p.evtchn.alloc_unbound(&hv, self.backend_id)?;
         p.evtchn.bind_handler(&hv, port, record_event, 1)?;
         self.ring_page = Some(ring_page);
@@ -287,9 +319,9 @@ impl<'m> MiniBlkfront<'m> {
     }
 
     /// Pushes one request over `segments` and waits (bounded) for its response.
-    pub fn submit(
+    pub fn submit<H: Hypervisor + Clone>(
         &mut self,
-        p: &mut Platform<'m>,
+        p: &mut Platform<'m, H>,
         operation: u8,
         sector: u64,
         segments: &[Segment<'m>],
@@ -323,7 +355,7 @@ impl<'m> MiniBlkfront<'m> {
         ring.push_request(&request)?;
         let port = self.port.ok_or(FrontError::Backend("no port".into()))?;
         if ring.push_requests_and_check_notify()? {
-            p.evtchn.notify(&p.guest.hypervisor, port)?;
+            p.evtchn.notify(&p.hv, port)?;
         }
         for _ in 0..MAX_WAIT_ROUNDS {
             p.wait();
@@ -341,7 +373,10 @@ impl<'m> MiniBlkfront<'m> {
     }
 
     /// Takes one response: checks its id against the shadow, ends the grants.
-    fn complete(&mut self, p: &mut Platform<'m>) -> Result<Option<i16>, FrontError> {
+    fn complete<H: Hypervisor + Clone>(
+        &mut self,
+        p: &mut Platform<'m, H>,
+    ) -> Result<Option<i16>, FrontError> {
         let ring = self
             .ring
             .as_mut()
@@ -380,9 +415,9 @@ impl<'m> MiniBlkfront<'m> {
     }
 
     /// Writes `data` (whole sectors) at `sector`, one page per segment.
-    pub fn write(
+    pub fn write<H: Hypervisor + Clone>(
         &mut self,
-        p: &mut Platform<'m>,
+        p: &mut Platform<'m, H>,
         sector: u64,
         data: &[u8],
     ) -> Result<(), FrontError> {
@@ -394,9 +429,9 @@ impl<'m> MiniBlkfront<'m> {
     }
 
     /// Reads `count` sectors at `sector`.
-    pub fn read(
+    pub fn read<H: Hypervisor + Clone>(
         &mut self,
-        p: &mut Platform<'m>,
+        p: &mut Platform<'m, H>,
         sector: u64,
         count: usize,
     ) -> Result<Vec<u8>, FrontError> {
@@ -411,7 +446,10 @@ impl<'m> MiniBlkfront<'m> {
     }
 
     /// `BLKIF_OP_FLUSH_DISKCACHE` with no segment.
-    pub fn flush(&mut self, p: &mut Platform<'m>) -> Result<(), FrontError> {
+    pub fn flush<H: Hypervisor + Clone>(
+        &mut self,
+        p: &mut Platform<'m, H>,
+    ) -> Result<(), FrontError> {
         self.submit(p, BLKIF_OP_FLUSH_DISKCACHE, 0, &[])
     }
 
@@ -422,7 +460,10 @@ impl<'m> MiniBlkfront<'m> {
 
     /// Linux blkfront's close: Closing, wait for the backend to let go, Closed; then end the
     /// ring grant and close the event channel.
-    pub fn disconnect(&mut self, p: &mut Platform<'m>) -> Result<(), FrontError> {
+    pub fn disconnect<H: Hypervisor + Clone>(
+        &mut self,
+        p: &mut Platform<'m, H>,
+    ) -> Result<(), FrontError> {
         self.switch_state(p, XenbusState::Closing)?;
         self.wait_backend(p, XenbusState::Closing)?;
         self.switch_state(p, XenbusState::Closed)?;
@@ -435,7 +476,7 @@ impl<'m> MiniBlkfront<'m> {
             )))) => {}
             Err(e) => return Err(e),
         }
-        let hv = p.guest.hypervisor.clone();
+        let hv = p.hv.clone();
         if let Some(port) = self.port.take() {
             p.evtchn.close(&hv, port)?;
         }

@@ -2,24 +2,33 @@
 #![allow(dead_code)]
 
 pub mod blkfront;
+pub mod raw_hypercall;
 
 use xen_hal::{Instant, PhysicalMapper};
 use xen_sim::{Guest, SimClock, SimHypervisor, World};
 use xenstore::{Client, RingTransport};
 
 /// The guest's blocking xenstore client, waiting through the world's pump.
-pub type GuestStore = Client<RingTransport<SimHypervisor>, SimClock, Box<dyn FnMut(Instant)>>;
+pub type GuestStore<H = SimHypervisor> =
+    Client<RingTransport<H>, SimClock, Box<dyn FnMut(Instant)>>;
 
 /// Connects `guest`'s xenstore client the way a driver does: ring page and port from the HVM
 /// params, notifications through its hypervisor.
 pub fn guest_store(world: &World, guest: &Guest) -> GuestStore {
-    use xen_hal::Hypervisor;
+    guest_store_with(world, guest, guest.hypervisor.clone())
+}
+
+/// The same over a given hypercall interface.
+pub fn guest_store_with<H: xen_hal::Hypervisor>(
+    world: &World,
+    guest: &Guest,
+    hv: H,
+) -> GuestStore<H> {
     use xen_public_headers::hvm::params::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
-    let hv = &guest.hypervisor;
     let pfn = xen_hal::Pfn(hv.hvm_get_param(HVM_PARAM_STORE_PFN).unwrap());
     let port = xen_hal::EventChannelPort(hv.hvm_get_param(HVM_PARAM_STORE_EVTCHN).unwrap() as u32);
     let page = guest.memory.map_frames(pfn, 1).unwrap();
-    let transport = RingTransport::new(page, hv.clone(), port).unwrap();
+    let transport = RingTransport::new(page, hv, port).unwrap();
     let mut client = Client::new(
         transport,
         world.clock(),
