@@ -5,10 +5,10 @@
 //!   machine, with Linux's `backend_changed` reactions as a pure function.
 //! - [`keys`]: key names per protocol (common, vbd, vif).
 //! - [`negotiate`]: `min(ours, theirs)` negotiation; only agreed features are advertised.
-//! - [`publish`]: ring refs, event channels, protocol and features written in one
+//! - [`mod@publish`]: ring refs, event channels, protocol and features written in one
 //!   transaction, retried on EAGAIN; state switches along the state machine.
 //! - [`handshake`]: backend discovery and validation, state reads, bounded watch-driven waits.
-//! - [`enumerate`]: `device/<type>/<id>` listing (garbage skipped and reported) and diffs.
+//! - [`mod@enumerate`]: `device/<type>/<id>` listing (garbage skipped and reported) and diffs.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
