@@ -177,6 +177,25 @@ pub fn driver_entry_from_map(map: &str, image_base: u64) -> Option<u32> {
     })
 }
 
+/// The file version (`a.b.c.d`) of the `VS_FIXEDFILEINFO` in the image's version resource,
+/// found by its signature `0xFEEF04BD`.
+pub fn file_version(image: &[u8]) -> Option<String> {
+    let signature = 0xFEEF_04BD_u32.to_le_bytes();
+    let at = image.windows(4).position(|w| w == signature)?;
+    let word = |offset: usize| -> Option<u32> {
+        let bytes = image.get(at + offset..at + offset + 4)?;
+        Some(u32::from_le_bytes(bytes.try_into().ok()?))
+    };
+    let (ms, ls) = (word(8)?, word(12)?);
+    Some(format!(
+        "{}.{}.{}.{}",
+        ms >> 16,
+        ms & 0xFFFF,
+        ls >> 16,
+        ls & 0xFFFF
+    ))
+}
+
 /// The image base from the optional header.
 pub fn image_base(image: &[u8]) -> Option<u64> {
     let file = PeFile64::parse(image).ok()?;
@@ -442,6 +461,18 @@ mod tests {
         let map = "  Address  Publics by Value  Rva+Base  Lib:Object\n\n 0001:00000000       DriverEntry                0000000140001000     x.o\n";
         assert_eq!(driver_entry_from_map(map, 0x1_4000_0000), Some(0x1000));
         assert_eq!(driver_entry_from_map("nothing here", 0x1_4000_0000), None);
+    }
+
+    #[test]
+    fn file_version_is_read_after_the_signature() {
+        let mut blob = vec![0u8; 8];
+        blob.extend_from_slice(&0xFEEF_04BD_u32.to_le_bytes());
+        blob.extend_from_slice(&0x0001_0000_u32.to_le_bytes()); // dwStrucVersion
+        blob.extend_from_slice(&0x0002_0003_u32.to_le_bytes()); // dwFileVersionMS
+        blob.extend_from_slice(&0x0004_0005_u32.to_le_bytes()); // dwFileVersionLS
+        assert_eq!(file_version(&blob).as_deref(), Some("2.3.4.5"));
+        assert_eq!(file_version(&blob[..20]), None);
+        assert_eq!(file_version(b"no resource"), None);
     }
 
     #[test]

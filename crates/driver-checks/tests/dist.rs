@@ -64,6 +64,12 @@ fn every_built_driver_passes_the_pe_check() {
     for driver in drivers() {
         let image = read(&sys(&driver));
         let entry = driver_entry(&driver, &image);
+        let version = std::env::var("XEN_WIN_PV_VERSION").expect("XEN_WIN_PV_VERSION");
+        assert_eq!(
+            pe::file_version(&image).as_deref(),
+            Some(version.as_str()),
+            "{driver}.sys: version resource does not carry the workspace version"
+        );
         match pe::check_driver(&image, &rules, Some(entry)) {
             Ok(report) => {
                 let names: Vec<String> = report
@@ -72,7 +78,7 @@ fn every_built_driver_passes_the_pe_check() {
                     .map(|(d, n)| format!("{d}!{n}"))
                     .collect();
                 println!(
-                    "PE check {driver}.sys: ok (AMD64 PE32+, native, checksum {:#x}, entry DriverEntry {:#x}, {} imports: {})",
+                    "PE check {driver}.sys: ok (version {version}, AMD64 PE32+, native, checksum {:#x}, entry DriverEntry {:#x}, {} imports: {})",
                     report.checksum,
                     report.entry,
                     names.len(),

@@ -78,7 +78,10 @@ fn dist(layout: &Layout) -> Result<Vec<&'static str>, String> {
     let date = stamp::build_date();
     std::fs::create_dir_all(&layout.dist).map_err(|e| format!("{}: {e}", layout.dist.display()))?;
     for driver in &drivers {
-        let image = build::cross_build(driver, layout)?;
+        let description =
+            stamp::crate_description(&workspace_root().join(driver).join("Cargo.toml"));
+        let rc = stamp::version_rc(driver, &version, &description)?;
+        let image = build::cross_build(driver, layout, Some(&rc))?;
         let sys = layout.dist.join(format!("{driver}.sys"));
         std::fs::copy(&image, &sys)
             .map_err(|e| format!("copy {} -> {}: {e}", image.display(), sys.display()))?;
@@ -129,7 +132,7 @@ pub fn check() -> Result<(), String> {
     let drivers = dist(&layout)?;
     std::fs::create_dir_all(&layout.fixtures).map_err(|e| e.to_string())?;
     for fixture in FIXTURE_CRATES {
-        let image = build::cross_build(fixture, &layout)?;
+        let image = build::cross_build(fixture, &layout, None)?;
         let sys = layout.fixtures.join(format!("{fixture}.sys"));
         std::fs::copy(&image, &sys).map_err(|e| format!("copy {}: {e}", image.display()))?;
     }

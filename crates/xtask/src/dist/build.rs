@@ -37,10 +37,41 @@ fn rustflags() -> String {
     format!("target.{TARGET}.rustflags=[{}]", quoted.join(","))
 }
 
-/// Builds `package`'s bin of the same name; returns the linked image (`.exe` as cargo names it).
-pub fn cross_build(package: &str, layout: &Layout) -> Result<PathBuf, String> {
+/// Compiles the version resource script `rc` of `package` with llvm-rc; returns the `.res`.
+fn version_resource(package: &str, rc: &str, layout: &Layout) -> Result<PathBuf, String> {
+    let dir = layout.cross.join("resources");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let rc_path = dir.join(format!("{package}.rc"));
+    let res_path = dir.join(format!("{package}.res"));
+    std::fs::write(&rc_path, rc).map_err(|e| format!("{}: {e}", rc_path.display()))?;
+    let tool = ["llvm-rc", "llvm-rc-14"]
+        .into_iter()
+        .find(|t| Command::new(t).arg("/?").output().is_ok())
+        .ok_or("llvm-rc not found (Debian package llvm-14)")?;
+    let output = Command::new(tool)
+        .arg("/FO")
+        .arg(&res_path)
+        .arg(&rc_path)
+        .output()
+        .map_err(|e| format!("cannot run {tool}: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{tool} failed on {}: {}",
+            rc_path.display(),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(res_path)
+}
+
+/// Builds `package`'s bin of the same name, with the version resource script `rc` linked in
+/// when given; returns the linked image (`.exe` as cargo names it).
+pub fn cross_build(package: &str, layout: &Layout, rc: Option<&str>) -> Result<PathBuf, String> {
     std::fs::create_dir_all(&layout.maps).map_err(|e| e.to_string())?;
     let map = layout.maps.join(format!("{package}.map"));
+    let resource = rc
+        .map(|rc| version_resource(package, rc, layout))
+        .transpose()?;
     let mut command = Command::new(CARGO);
     command
         .current_dir(workspace_root())
@@ -65,6 +96,11 @@ pub fn cross_build(package: &str, layout: &Layout) -> Result<PathBuf, String> {
         .arg("--")
         .arg("-C")
         .arg(format!("link-arg=/MAP:{}", map.display()))
+        .args(
+            resource
+                .iter()
+                .flat_map(|res| ["-C".to_string(), format!("link-arg={}", res.display())]),
+        )
         .env("RUSTC", RUSTC)
         .env("RUSTC_BOOTSTRAP", "1")
         .stdin(Stdio::null());

@@ -73,6 +73,75 @@ pub fn stamp_inf(inx: &Path, inf: &Path, version: &str, date: &str) -> Result<()
     std::fs::write(inf, crlf).map_err(|e| format!("{}: {e}", inf.display()))
 }
 
+/// The `VERSIONINFO` resource script of a driver image (no includes, so llvm-rc needs no
+/// preprocessor): file and product version from `version` (`a.b.c.d`), `VOS_NT_WINDOWS32`,
+/// `VFT_DRV`, `VFT2_DRV_SYSTEM`.
+pub fn version_rc(driver: &str, version: &str, description: &str) -> Result<String, String> {
+    let parts: Vec<u16> = version
+        .split('.')
+        .map(|p| {
+            p.parse::<u16>()
+                .map_err(|_| format!("bad version `{version}`"))
+        })
+        .collect::<Result<_, _>>()?;
+    let [a, b, c, d] = parts.as_slice() else {
+        return Err(format!("version `{version}` does not have four parts"));
+    };
+    let clean = |s: &str| {
+        s.chars()
+            .filter(|c| c.is_ascii() && *c != '"' && *c != '\\')
+            .collect::<String>()
+    };
+    let description = clean(description);
+    let driver = clean(driver);
+    Ok(format!(
+        "1 VERSIONINFO\n\
+         FILEVERSION {a},{b},{c},{d}\n\
+         PRODUCTVERSION {a},{b},{c},{d}\n\
+         FILEFLAGSMASK 0x3F\n\
+         FILEFLAGS 0x0\n\
+         FILEOS 0x40004\n\
+         FILETYPE 0x3\n\
+         FILESUBTYPE 0x7\n\
+         BEGIN\n\
+         \x20 BLOCK \"StringFileInfo\"\n\
+         \x20 BEGIN\n\
+         \x20   BLOCK \"040904B0\"\n\
+         \x20   BEGIN\n\
+         \x20     VALUE \"CompanyName\", \"Xen Project\"\n\
+         \x20     VALUE \"FileDescription\", \"{description}\"\n\
+         \x20     VALUE \"FileVersion\", \"{version}\"\n\
+         \x20     VALUE \"InternalName\", \"{driver}.sys\"\n\
+         \x20     VALUE \"OriginalFilename\", \"{driver}.sys\"\n\
+         \x20     VALUE \"ProductName\", \"Xen PV drivers for Windows (Rust)\"\n\
+         \x20     VALUE \"ProductVersion\", \"{version}\"\n\
+         \x20   END\n\
+         \x20 END\n\
+         \x20 BLOCK \"VarFileInfo\"\n\
+         \x20 BEGIN\n\
+         \x20   VALUE \"Translation\", 0x409, 1200\n\
+         \x20 END\n\
+         END\n"
+    ))
+}
+
+/// The `description` of a crate's Cargo.toml (the first `description = "..."` line).
+pub fn crate_description(manifest: &Path) -> String {
+    std::fs::read_to_string(manifest)
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|line| {
+                let value = line
+                    .trim()
+                    .strip_prefix("description")?
+                    .trim_start()
+                    .strip_prefix('=')?;
+                Some(value.trim().trim_matches('"').to_string())
+            })
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +152,16 @@ mod tests {
         assert_eq!(driver_version("1.2.3-rc.1").unwrap(), "1.2.3.0");
         assert!(driver_version("1.2").is_err());
         assert!(driver_version("1.70000.0").is_err());
+    }
+
+    #[test]
+    fn version_resource_script_has_the_four_part_version() {
+        let rc = version_rc("xenstub", "0.1.0.0", "null \"driver\"").unwrap();
+        assert!(rc.contains("FILEVERSION 0,1,0,0\n"));
+        assert!(rc.contains("VALUE \"FileVersion\", \"0.1.0.0\""));
+        assert!(rc.contains("VALUE \"FileDescription\", \"null driver\""));
+        assert!(rc.contains("FILETYPE 0x3\n"));
+        assert!(version_rc("x", "0.1.0", "").is_err());
     }
 
     #[test]
