@@ -289,10 +289,11 @@ impl Hv {
     ) -> Result<EventChannelPort, XenError> {
         let dom = Self::resolve(caller, dom);
         let remote = Self::resolve(caller, remote);
+        self.domain(dom)?;
         if dom != caller && caller != DomainId::DOM0 {
             return Err(XenError::EPERM);
         }
-        self.domain(remote)?;
+        // Like Xen, the remote domain need not exist yet: it is only checked when it binds.
         self.domain_mut(dom)?
             .alloc_port(PortState::Unbound { remote })
     }

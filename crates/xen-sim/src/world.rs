@@ -210,6 +210,16 @@ impl World {
         }
     }
 
+    /// A wait hook like [`World::waiter`] that also runs `after` once dom0 is idle (the
+    /// guest's upcall handling: `if world.upcall_pending(..) { channels.handle_upcall(..) }`).
+    pub fn waiter_then(&self, mut after: impl FnMut() + 'static) -> impl FnMut(xen_hal::Instant) {
+        let mut wait = self.waiter();
+        move |deadline| {
+            wait(deadline);
+            after();
+        }
+    }
+
     /// Whether guest `sched_yield` / `sched_poll` run the pump (default: yes).
     pub fn set_auto_pump(&self, on: bool) {
         self.inner.auto_pump.set(on);
