@@ -18,7 +18,7 @@ use alloc::vec::Vec;
 use xen_hal::{Clock, DomainId, Instant};
 
 use crate::abi::{XS_ERROR, XS_TRANSACTION_START, XS_UNWATCH, XS_WATCH, XS_WATCH_EVENT};
-use crate::error::{ConnectionError, Error, XsErrno};
+use crate::error::{ConnectionError, Error, WireError, XsErrno};
 use crate::perms::Permissions;
 use crate::transport::Transport;
 use crate::wire::{Header, Message, Reply, Request, WatchEvent, HEADER_LEN, PAYLOAD_MAX};
@@ -452,6 +452,14 @@ impl<F: FnMut(Instant)> Wait for F {
     }
 }
 
+/// Largest children list (in bytes) read with `XS_DIRECTORY_PART`.
+pub const MAX_DIRECTORY_BYTES: usize = 256 * 1024;
+/// Most `XS_DIRECTORY_PART` requests of one listing (a real server fills each part to about
+/// `XENSTORE_PAYLOAD_MAX`; a peer that dribbles names one by one is cut off).
+pub const MAX_DIRECTORY_PARTS: usize = 128;
+/// Times a `XS_DIRECTORY_PART` listing restarts because the node changed meanwhile.
+pub const MAX_DIRECTORY_RESTARTS: usize = 4;
+
 /// Default deadline of one blocking operation.
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 /// Default number of attempts of [`Client::transaction`].
@@ -560,8 +568,71 @@ impl<T: Transport, C: Clock, W: Wait> Client<T, C, W> {
     }
 
     fn directory_in(&mut self, tx: TxId, path: &str) -> Result<Vec<String>, Error> {
-        self.request(&Request::Directory { path }, tx)?
-            .strings(PAYLOAD_MAX)
+        match self.request(&Request::Directory { path }, tx) {
+            Ok(reply) => reply.strings(PAYLOAD_MAX),
+            // Too many children for one reply: read the list in parts.
+            Err(Error::Xs(XsErrno::E2BIG)) => self.directory_parts(tx, path),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads a long children list with `XS_DIRECTORY_PART`: each reply is the node's
+    /// generation, then whole names from the requested byte offset, then an empty name if the
+    /// list ends there. A generation change restarts the listing; both the restarts and the
+    /// total size are bounded.
+    fn directory_parts(&mut self, tx: TxId, path: &str) -> Result<Vec<String>, Error> {
+        'restart: for _ in 0..MAX_DIRECTORY_RESTARTS {
+            let mut names: Vec<String> = Vec::new();
+            let mut generation: Option<Vec<u8>> = None;
+            let mut offset: usize = 0;
+            for _ in 0..MAX_DIRECTORY_PARTS {
+                if offset > MAX_DIRECTORY_BYTES {
+                    break;
+                }
+                let offset_u32 =
+                    u32::try_from(offset).map_err(|_| Error::BadReply(WireError::Malformed))?;
+                let reply = self.request(
+                    &Request::DirectoryPart {
+                        path,
+                        offset: offset_u32,
+                    },
+                    tx,
+                )?;
+                let (gen, list) =
+                    crate::wire::split_first_string(&reply.payload).map_err(Error::BadReply)?;
+                match &generation {
+                    None => generation = Some(gen.to_vec()),
+                    Some(g) if g.as_slice() != gen => continue 'restart,
+                    Some(_) => {}
+                }
+                let mut consumed = 0;
+                let mut ended = false;
+                for name in crate::wire::Strings::new(list) {
+                    let name = name.map_err(Error::BadReply)?;
+                    if name.is_empty() {
+                        ended = true;
+                        break;
+                    }
+                    consumed += name.len() + 1;
+                    let name = core::str::from_utf8(name)
+                        .map_err(|_| Error::BadReply(WireError::Malformed))?;
+                    names.try_reserve(1)?;
+                    names.push(crate::wire::try_string(name)?);
+                }
+                if ended {
+                    return Ok(names);
+                }
+                if consumed == 0 {
+                    // No progress and no end marker: the server is broken.
+                    return Err(Error::BadReply(WireError::Malformed));
+                }
+                offset += consumed;
+            }
+            return Err(Error::BadReply(WireError::PayloadTooLarge {
+                len: u32::try_from(offset).unwrap_or(u32::MAX),
+            }));
+        }
+        Err(Error::Xs(XsErrno::EAGAIN))
     }
 
     fn get_perms_in(&mut self, tx: TxId, path: &str) -> Result<Permissions, Error> {

@@ -431,7 +431,7 @@ impl FakeXenstored {
                     changed = Some(path);
                     Ok(ok)
                 }
-                Request::Directory { path } => {
+                Request::Directory { path } | Request::DirectoryPart { path, .. } => {
                     let path = self.absolute(path);
                     if !tree.contains_key(&path) {
                         return Err(XsErrno::ENOENT);
@@ -447,10 +447,31 @@ impl FakeXenstored {
                             out.push(0);
                         }
                     }
-                    if out.len() > PAYLOAD_MAX {
-                        return Err(XsErrno::E2BIG);
+                    let Request::DirectoryPart { offset, .. } = &request else {
+                        if out.len() > PAYLOAD_MAX {
+                            return Err(XsErrno::E2BIG);
+                        }
+                        return Ok((msg_type, out));
+                    };
+                    // `<generation>\0` then whole names from `offset` while they fit, and one
+                    // more NUL (an empty name) when the list ends in this part.
+                    let mut part = format!("{}", self.generation).into_bytes();
+                    part.push(0);
+                    let offset = *offset as usize;
+                    let rest = out.get(offset..).unwrap_or(&[]);
+                    let room = PAYLOAD_MAX - part.len() - 1;
+                    let mut taken = 0;
+                    for name in rest.split_inclusive(|&b| b == 0) {
+                        if taken + name.len() > room {
+                            break;
+                        }
+                        taken += name.len();
                     }
-                    Ok((msg_type, out))
+                    part.extend_from_slice(&rest[..taken]);
+                    if taken == rest.len() {
+                        part.push(0);
+                    }
+                    Ok((msg_type, part))
                 }
                 Request::GetPerms { path } => {
                     let path = self.absolute(path);

@@ -53,6 +53,34 @@ fn read_write_directory_rm_with_partial_io() {
 }
 
 #[test]
+fn long_directories_are_read_in_parts() {
+    let mut store = FakeXenstored::new(5);
+    let mut expected = Vec::new();
+    for i in 0..700u32 {
+        // 700 names of 12 bytes: about 8.4 KiB, three parts.
+        let name = alloc::format!("child-{i:05}");
+        store.set(&alloc::format!("big/{name}"), b"");
+        expected.push(name);
+    }
+    let clock = FakeClock::new();
+    let mut c = client(&mut store, &clock);
+    let before = c.transport().requests_handled;
+    let mut got = c.directory("big").unwrap();
+    got.sort();
+    assert_eq!(got, expected);
+    // One refused XS_DIRECTORY, then three parts.
+    assert_eq!(c.transport().requests_handled - before, 4);
+
+    // A write between two parts changes the generation: the listing starts over.
+    c.transport().schedule_set(5, "elsewhere", b"x");
+    let before = c.transport().requests_handled;
+    let mut got = c.directory("big").unwrap();
+    got.sort();
+    assert_eq!(got, expected);
+    assert!(c.transport().requests_handled - before > 4);
+}
+
+#[test]
 fn errors_map_to_typed_names() {
     let mut store = FakeXenstored::new(5);
     store.set("/local/domain/0/secret", b"x");
