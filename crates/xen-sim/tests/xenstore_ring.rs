@@ -203,3 +203,74 @@ fn conflicting_transaction_is_retried_and_committed() {
         Some(0)
     );
 }
+
+#[test]
+fn payloads_larger_than_the_ring_cross_it_in_pieces() {
+    let world = World::new();
+    let guest = world.create_guest(7, "vm7");
+    let mut xs = common::guest_store(&world, &guest);
+    // 4000 bytes: request and reply each need four rounds through the 1 KiB rings, with the
+    // indices wrapping; every round depends on a notification in each direction.
+    let value: Vec<u8> = (0..4000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    xs.write("data/big", &value).unwrap();
+    assert_eq!(world.xs_read("/local/domain/7/data/big").unwrap(), value);
+    assert_eq!(xs.read("data/big").unwrap(), value);
+    // Many small requests wrap the indices many times.
+    for i in 0..300 {
+        xs.write("data/n", i.to_string().as_bytes()).unwrap();
+    }
+    assert_eq!(xs.read_string("data/n").unwrap(), "299");
+    // A value over XENSTORE_PAYLOAD_MAX is refused (by the client, or by xenstored).
+    let too_big = vec![b'x'; 4097];
+    assert!(xs.write("data/big", &too_big).is_err());
+    assert_eq!(world.with_sim(|sim| sim.xenstored.ring_broken(7)), None);
+}
+
+#[test]
+fn guests_are_isolated_from_each_other() {
+    let world = World::new();
+    let a = world.create_guest(7, "a");
+    let b = world.create_guest(8, "b");
+    let mut xa = common::guest_store(&world, &a);
+    let mut xb = common::guest_store(&world, &b);
+    xa.write("data/secret", b"a's").unwrap();
+    assert_eq!(
+        xb.read("/local/domain/7/data/secret"),
+        Err(Error::Xs(XsErrno::EACCES))
+    );
+    assert_eq!(
+        xb.write("/local/domain/7/data/x", b"1"),
+        Err(Error::Xs(XsErrno::EACCES))
+    );
+    assert_eq!(
+        xb.rm("/local/domain/7/data/secret"),
+        Err(Error::Xs(XsErrno::EACCES))
+    );
+    // A watch on the other's node never reports its changes.
+    xb.watch("/local/domain/7/data", "peek").unwrap();
+    let deadline = xb.deadline_after_ms(5);
+    assert_eq!(xb.wait_watch_event(deadline).unwrap().token, "peek");
+    xa.write("data/secret", b"changed").unwrap();
+    world.run_until_idle().unwrap();
+    assert_eq!(xb.take_watch_event().unwrap(), None);
+    // Giving read access through the ACL opens it, owner unchanged.
+    let mut perms = xa.get_perms("data/secret").unwrap();
+    perms.acl.push(xenstore::Permission {
+        domid: xen_hal::DomainId(8),
+        access: xenstore::Access::Read,
+    });
+    xa.set_perms("data/secret", &perms).unwrap();
+    assert_eq!(xb.read("/local/domain/7/data/secret").unwrap(), b"changed");
+    assert_eq!(
+        xb.write("/local/domain/7/data/secret", b"no"),
+        Err(Error::Xs(XsErrno::EACCES))
+    );
+    assert_eq!(
+        world.with_sim(|sim| sim
+            .xenstored
+            .tree
+            .get("/local/domain/7/data/secret")
+            .map(|n| n.perms.owner())),
+        Some(7)
+    );
+}
