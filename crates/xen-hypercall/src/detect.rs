@@ -5,9 +5,12 @@
 //! every candidate base is scanned, as Linux does.
 
 use xen_hal::XenVersion;
+use xen_public_headers::arch_x86::cpuid::{
+    XEN_CPUID_FIRST_LEAF, XEN_CPUID_SIGNATURE_EBX, XEN_CPUID_SIGNATURE_ECX, XEN_CPUID_SIGNATURE_EDX,
+};
 
 /// The first candidate base leaf of a hypervisor.
-pub const XEN_CPUID_FIRST_BASE: u32 = 0x4000_0000;
+pub const XEN_CPUID_FIRST_BASE: u32 = XEN_CPUID_FIRST_LEAF;
 /// Distance between candidate base leaves.
 pub const XEN_CPUID_BASE_STRIDE: u32 = 0x100;
 /// Number of candidate base leaves scanned (`0x40000000..=0x4000FF00`).
@@ -36,13 +39,14 @@ pub struct XenCpuid {
     pub features: [u32; 2],
 }
 
-/// The 12 signature bytes of a base leaf's EBX, ECX, EDX.
-fn signature(regs: [u32; 4]) -> [u8; 12] {
-    let mut sig = [0u8; 12];
-    for (chunk, reg) in sig.chunks_exact_mut(4).zip([regs[1], regs[2], regs[3]]) {
-        chunk.copy_from_slice(&reg.to_le_bytes());
-    }
-    sig
+/// Whether a base leaf's EBX, ECX, EDX carry Xen's signature (the header's three words).
+fn is_xen_signature(regs: [u32; 4]) -> bool {
+    [regs[1], regs[2], regs[3]]
+        == [
+            XEN_CPUID_SIGNATURE_EBX,
+            XEN_CPUID_SIGNATURE_ECX,
+            XEN_CPUID_SIGNATURE_EDX,
+        ]
 }
 
 /// Looks for Xen with `cpuid(leaf, subleaf) -> [eax, ebx, ecx, edx]`.
@@ -58,9 +62,7 @@ pub fn detect(mut cpuid: impl FnMut(u32, u32) -> [u32; 4]) -> Option<XenCpuid> {
         let base = XEN_CPUID_FIRST_BASE + n * XEN_CPUID_BASE_STRIDE;
         let regs = cpuid(base, 0);
         let max_leaf = regs[0];
-        if &signature(regs) != XEN_CPUID_SIGNATURE
-            || max_leaf.checked_sub(base)? < XEN_CPUID_LEAVES_NEEDED
-        {
+        if !is_xen_signature(regs) || max_leaf.checked_sub(base)? < XEN_CPUID_LEAVES_NEEDED {
             return None;
         }
         let version = cpuid(base + 1, 0)[0];
@@ -222,7 +224,7 @@ mod tests {
             let found = t.detect();
             if let Some(found) = found {
                 let base = t.leaves[&found.base];
-                proptest::prop_assert_eq!(&signature(base), XEN_CPUID_SIGNATURE);
+                proptest::prop_assert!(is_xen_signature(base));
                 proptest::prop_assert!(base[0] >= found.base + 2);
                 if let Some(n) = xen_at {
                     proptest::prop_assert!(found.base <= 0x4000_0000 + n * 0x100);
