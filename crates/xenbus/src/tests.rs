@@ -339,3 +339,46 @@ fn enumeration_skips_garbage_and_watch_drives_diffs() {
     assert_eq!(d.added, [DeviceRef::new("vbd", 5632).unwrap()]);
     assert_eq!(d.removed, [DeviceRef::new("vbd", 832).unwrap()]);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Garbage in every node a frontend reads: typed errors or validated values, never a panic.
+    #[test]
+    fn garbage_in_the_store_never_panics(
+        backend in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..60),
+        backend_id in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..8),
+        state in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..8),
+        numbers in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12), 6),
+        good_path in proptest::prelude::any::<bool>(),
+    ) {
+        let mut store = FakeXenstored::new(5);
+        toolstack(&mut store);
+        if !good_path {
+            store.set(&alloc::format!("{FRONT}/backend"), &backend);
+        }
+        store.set(&alloc::format!("{FRONT}/backend-id"), &backend_id);
+        store.set(&alloc::format!("{BACK}/state"), &state);
+        for (key, value) in ["sectors", "sector-size", "info", "max-ring-page-order",
+                             "feature-flush-cache", "multi-queue-max-queues"].iter().zip(&numbers) {
+            store.set(&alloc::format!("{BACK}/{key}"), value);
+        }
+        let clock = FakeClock::new();
+        let mut c = client!(&mut store, &clock);
+        let device = DeviceRef::new("vbd", 768).unwrap();
+        if let Ok(b) = read_backend(&mut c, &device, Some(DomainId(5))) {
+            proptest::prop_assert_eq!(b.parsed.devid, 768);
+            proptest::prop_assert_eq!(b.parsed.frontend_domid, DomainId(5));
+            proptest::prop_assert_eq!(b.parsed.backend_domid, b.id);
+        }
+        if let Ok(s) = read_state(&mut c, BACK) {
+            proptest::prop_assert!(s.raw() <= 8);
+        }
+        let _ = VbdBackendOffer::read(&mut c, BACK);
+        if let Ok(g) = VbdGeometry::read(&mut c, BACK) {
+            proptest::prop_assert!(g.sector_size >= 512 && g.sector_size.is_power_of_two());
+        }
+        let _ = wait_for_state(&mut c, BACK, 3, |s| s == XenbusState::Connected);
+        proptest::prop_assert!(c.core().error().is_none());
+    }
+}
