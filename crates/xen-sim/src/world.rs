@@ -95,7 +95,8 @@ impl World {
         }
     }
 
-    /// Runs `f` on the machine's state (hypervisor and xenstored).
+    /// Runs `f` on the machine's state (hypervisor and xenstored). `f` must not call a
+    /// guest's [`SimHypervisor`] (the state is borrowed for the call).
     pub fn with_sim<T>(&self, f: impl FnOnce(&mut Sim) -> T) -> T {
         f(&mut self.inner.sim.borrow_mut())
     }
@@ -307,15 +308,21 @@ impl World {
 }
 
 fn step(inner: &WorldInner) -> bool {
-    let mut progress = {
-        let mut sim = inner.sim.borrow_mut();
-        let sim = &mut *sim;
-        sim.xenstored.service_rings(&mut sim.hv)
+    let mut progress = match inner.sim.try_borrow_mut() {
+        Ok(mut sim) => {
+            let sim = &mut *sim;
+            sim.xenstored.service_rings(&mut sim.hv)
+        }
+        Err(_) => return false,
     };
     let backends: Vec<_> = inner.backends.borrow().clone();
     for backend in backends {
-        let mut sim = inner.sim.borrow_mut();
-        progress |= backend.borrow_mut().poll(&mut sim);
+        // A backend the test is holding (borrowed) sits this round out.
+        let (Ok(mut sim), Ok(mut backend)) = (inner.sim.try_borrow_mut(), backend.try_borrow_mut())
+        else {
+            continue;
+        };
+        progress |= backend.poll(&mut sim);
     }
     progress
 }
