@@ -11,7 +11,7 @@
 //! the wrong type or with malformed payloads fail only their own request; watch events for
 //! unknown tokens are counted and dropped; every loop over incoming data is bounded.
 
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -77,7 +77,8 @@ pub struct ClientCore {
     outgoing: VecDeque<u8>,
     incoming: Vec<u8>,
     events: VecDeque<WatchEvent>,
-    tokens: BTreeSet<String>,
+    /// Registered watches: token → path.
+    tokens: BTreeMap<String, String>,
     broken: Option<ConnectionError>,
     max_pending: usize,
     max_events: usize,
@@ -95,7 +96,7 @@ impl ClientCore {
             outgoing: VecDeque::new(),
             incoming,
             events: VecDeque::new(),
-            tokens: BTreeSet::new(),
+            tokens: BTreeMap::new(),
             broken: None,
             max_pending: DEFAULT_MAX_PENDING,
             max_events: DEFAULT_MAX_EVENTS,
@@ -131,7 +132,7 @@ impl ClientCore {
 
     /// Whether a watch with `token` is registered (or being registered).
     pub fn has_watch_token(&self, token: &str) -> bool {
-        self.tokens.contains(token)
+        self.tokens.contains_key(token)
     }
 
     fn check_usable(&self) -> Result<(), Error> {
@@ -174,13 +175,13 @@ impl ClientCore {
         }
         let token = match request {
             Request::Watch { token, .. } => {
-                if self.tokens.contains(*token) {
+                if self.tokens.contains_key(*token) {
                     return Err(Error::WatchToken);
                 }
                 Some(crate::wire::try_string(token)?)
             }
             Request::Unwatch { token, .. } => {
-                if !self.tokens.contains(*token) {
+                if !self.tokens.contains_key(*token) {
                     return Err(Error::WatchToken);
                 }
                 Some(crate::wire::try_string(token)?)
@@ -191,8 +192,9 @@ impl ClientCore {
         self.outgoing.try_reserve(HEADER_LEN + len)?;
         let id = self.allocate_req_id();
         let bytes = request.to_vec(id, tx.0)?;
-        if let (Request::Watch { .. }, Some(t)) = (request, &token) {
-            self.tokens.insert(t.clone());
+        if let (Request::Watch { path, .. }, Some(t)) = (request, &token) {
+            self.tokens
+                .insert(t.clone(), crate::wire::try_string(path)?);
         }
         self.pending.insert(
             id,
@@ -305,7 +307,7 @@ impl ClientCore {
             let event = Reply::from_message(&message).and_then(|r| r.watch_event());
             self.incoming.clear();
             match event {
-                Ok(event) if self.tokens.contains(&event.token) => {
+                Ok(event) if self.tokens.contains_key(&event.token) => {
                     if self.events.len() >= self.max_events || self.events.try_reserve(1).is_err() {
                         self.stats.dropped_events += 1;
                     } else {
@@ -435,6 +437,28 @@ impl ClientCore {
     pub fn clear_watch_tokens(&mut self) {
         self.tokens.clear();
         self.events.clear();
+    }
+
+    /// The registered watches as `(token, path)`.
+    pub fn watches(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.tokens.iter().map(|(t, p)| (t.as_str(), p.as_str()))
+    }
+
+    /// Starts over on a new connection (after resume from suspend, or a transport failure):
+    /// requests in flight fail with [`ConnectionError::Reset`], partial input and output are
+    /// dropped, the terminal state is cleared. Registered watches are kept so they can be
+    /// registered again ([`Client::reconnect`]).
+    pub fn reset(&mut self) {
+        self.pending
+            .retain(|_, p| !matches!(p.state, PendingState::Abandoned));
+        for p in self.pending.values_mut() {
+            if matches!(p.state, PendingState::Waiting) {
+                p.state = PendingState::Done(Err(Error::Connection(ConnectionError::Reset)));
+            }
+        }
+        self.outgoing.clear();
+        self.incoming.clear();
+        self.broken = None;
     }
 }
 
@@ -753,6 +777,42 @@ impl<T: Transport, C: Clock, W: Wait> Client<T, C, W> {
                 return Err(Error::Timeout);
             }
             self.wait.wait(deadline);
+        }
+    }
+
+    /// Drops every watch of this connection on the server (`XS_RESET_WATCHES`, as a kernel
+    /// does at start-up to clear watches left by a previous instance) and locally.
+    pub fn reset_watches(&mut self) -> Result<(), Error> {
+        self.ack(&Request::ResetWatches, TxId::NONE)?;
+        self.core.clear_watch_tokens();
+        Ok(())
+    }
+
+    /// Switches to a new transport (after resume, or to replace a failed one): requests in
+    /// flight fail with [`ConnectionError::Reset`], then every registered watch is registered
+    /// again on the new connection (xenstored fires each once, as on first registration).
+    /// Returns the first re-registration error, after trying them all.
+    pub fn reconnect(&mut self, transport: T) -> Result<(), Error> {
+        self.transport = transport;
+        self.core.reset();
+        let mut watches: Vec<(String, String)> = Vec::new();
+        for (token, path) in self.core.watches() {
+            watches.try_reserve(1)?;
+            watches.push((
+                crate::wire::try_string(token)?,
+                crate::wire::try_string(path)?,
+            ));
+        }
+        self.core.clear_watch_tokens();
+        let mut first_error = None;
+        for (token, path) in &watches {
+            if let Err(e) = self.watch(path, token) {
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 

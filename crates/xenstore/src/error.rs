@@ -267,6 +267,8 @@ pub enum ConnectionError {
     },
     /// A message had a type that xenstore never sends to clients.
     UnexpectedType(u32),
+    /// The connection was reset (resume, reconnect) while the request was in flight.
+    Reset,
 }
 
 impl From<AllocError> for Error {

@@ -266,6 +266,50 @@ fn a_transaction_started_too_late_is_aborted() {
 }
 
 #[test]
+fn reconnect_fails_in_flight_requests_and_rewatches() {
+    let mut old = FakeXenstored::new(5);
+    let mut new = FakeXenstored::new(5);
+    let clock = FakeClock::new();
+    let mut c = crate::Client::new(&mut old, crate::fake::ClockRef(&clock), |_| {
+        clock.stall_us(1000)
+    })
+    .unwrap();
+    c.set_timeout_ms(20);
+    c.watch("control/shutdown", "shutdown").unwrap();
+    c.watch("device", "devices").unwrap();
+    while c.take_watch_event().unwrap().is_some() {}
+    c.transport().hold = true;
+    let id = c
+        .core()
+        .submit(&Request::Read { path: "domid" }, TxId::NONE)
+        .unwrap();
+    c.pump().unwrap();
+    c.reconnect(&mut new).unwrap();
+    assert_eq!(
+        c.core().take_reply(id),
+        Some(Err(Error::Connection(ConnectionError::Reset)))
+    );
+    // Both watches live on the new connection: their initial events arrive, and so do changes.
+    let deadline = c.deadline_after_ms(10);
+    let mut tokens: Vec<String> = Vec::new();
+    for _ in 0..2 {
+        tokens.push(c.wait_watch_event(deadline).unwrap().token);
+    }
+    tokens.sort();
+    assert_eq!(tokens, ["devices", "shutdown"]);
+    c.write("control/shutdown", b"poweroff").unwrap();
+    let ev = c.wait_watch_event(deadline).unwrap();
+    assert_eq!(
+        (ev.path.as_str(), ev.token.as_str()),
+        ("control/shutdown", "shutdown")
+    );
+    c.reset_watches().unwrap();
+    assert_eq!(c.core().watches().count(), 0);
+    c.write("control/shutdown", b"reboot").unwrap();
+    assert_eq!(c.take_watch_event().unwrap(), None);
+}
+
+#[test]
 fn requests_are_multiplexed_by_req_id() {
     let mut store = FakeXenstored::new(5);
     store.set("a", b"A");

@@ -164,3 +164,29 @@ fn clock_bounds_a_silent_server() {
     assert_eq!(c.read("x"), Err(Error::Timeout));
     assert!(clock.now().0 >= 20_000_000);
 }
+
+#[test]
+fn interface_layout_matches_xs_wire() {
+    // xs_wire.h: two 1024-byte rings, then four u32 indices and three u32 fields.
+    assert_eq!(layout::RING_SIZE, 1024);
+    assert_eq!((layout::REQ, layout::RSP), (0, 1024));
+    assert_eq!(
+        (
+            layout::REQ_CONS,
+            layout::REQ_PROD,
+            layout::RSP_CONS,
+            layout::RSP_PROD
+        ),
+        (2048, 2052, 2056, 2060)
+    );
+    assert_eq!(
+        (
+            layout::SERVER_FEATURES,
+            layout::CONNECTION,
+            layout::ERROR,
+            layout::SIZE
+        ),
+        (2064, 2068, 2072, 2076)
+    );
+    assert_eq!(crate::wire::HEADER_LEN, 16);
+}
