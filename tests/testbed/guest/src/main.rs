@@ -15,7 +15,6 @@ mod clock;
 mod console;
 mod memory;
 mod pages;
-#[allow(dead_code)] // used by the unplug and Xen scenarios
 mod pci;
 mod platform;
 mod power;
@@ -60,10 +59,30 @@ fn main(boot_params: u64) -> ! {
         say!("boot: TSC calibration failed ({error:?}), assuming 1 GHz");
         TscClock::assume(FALLBACK_TSC_HZ)
     });
+    let xen = match xen::setup() {
+        Ok(Some(state)) => {
+            say!(
+                "boot: Xen {}.{} at CPUID {:#x}, hypercall page installed",
+                state.cpuid.version.major,
+                state.cpuid.version.minor,
+                state.cpuid.base
+            );
+            Some(state)
+        }
+        Ok(None) => {
+            say!("boot: not running on Xen");
+            None
+        }
+        Err(error) => {
+            say!("FAIL {name}: Xen setup: {error}");
+            power::off(power::SHUTDOWN_POWEROFF)
+        }
+    };
     let guest = scenarios::Guest {
         boot: &boot,
         io,
         clock,
+        xen,
     };
     match scenarios::run(name, &guest) {
         Some(Ok(())) => say!("PASS {name}"),

@@ -15,6 +15,10 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use xen_hal::{PortIo, SharedMemory, PAGE_SIZE};
 
+use xen_hypercall::arch::x86_64::{HypercallPage, InstallError};
+use xen_hypercall::XenCpuid;
+
+use crate::memory::GuestMemory;
 use crate::pages::{FrameRange, HeapClasses, MAX_CLASS_SIZE};
 
 /// Everything below this physical address is identity-mapped by `boot.rs`.
@@ -234,3 +238,15 @@ unsafe impl GlobalAlloc for Heap {
 }
 
 const _: () = assert!(MAX_CLASS_SIZE <= PAGE_SIZE);
+
+/// Installs Xen's hypercall page into a freshly allocated page of guest RAM.
+pub fn install_hypercall_page(
+    xen: &XenCpuid,
+    memory: &'static GuestMemory,
+) -> Result<HypercallPage<&'static GuestMemory>, InstallError> {
+    let page = xen_hal::OwnedPages::new(memory, 1).map_err(|_| InstallError::PageTooSmall)?;
+    // SAFETY: the guest runs at ring 0 in a Xen HVM guest (`xen` came from `detect_xen` in
+    // `xen::setup`); the page is RAM from the allocator, identity-mapped writable and executable
+    // (boot.rs sets no NX bit), so `pfn()` is the frame of `memory().as_ptr()`.
+    unsafe { HypercallPage::install(xen, page) }
+}

@@ -6,18 +6,22 @@ use alloc::string::String;
 use crate::bootinfo::BootInfo;
 use crate::clock::TscClock;
 use crate::platform::Ports;
+use crate::xen::XenState;
 
 mod hello;
+mod unplug;
+mod xen_detect;
 
 /// What a scenario gets: the boot information and the platform services.
 pub struct Guest<'a> {
     /// Command line and memory map.
     pub boot: &'a BootInfo,
     /// Port I/O.
-    #[allow(dead_code)] // for the unplug scenario
     pub io: Ports,
     /// Time.
     pub clock: TscClock,
+    /// Xen, if the guest runs on it (detected and hypercall page installed at boot).
+    pub xen: Option<XenState>,
 }
 
 /// A scenario's failure reason (printed after `FAIL <name>: `).
@@ -27,6 +31,9 @@ pub type Outcome = Result<(), String>;
 pub fn run(name: &str, guest: &Guest<'_>) -> Option<Outcome> {
     Some(match name {
         "hello" => hello::run(guest),
+        "xen-detect" => xen_detect::run(guest),
+        "unplug" => unplug::run(guest),
+        "pci-probe" => unplug::probe(guest),
         // Exercises the panic path (prints FAIL and powers off): for testing the harness.
         "panic" => panic!("requested by the command line"),
         _ => return None,
