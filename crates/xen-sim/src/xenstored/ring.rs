@@ -527,4 +527,31 @@ mod tests {
             .unwrap();
         assert_eq!(error, super::encode(abi::XS_ERROR, 8, 0, b"ENOENT\0"));
     }
+
+    proptest::proptest! {
+        /// Whatever a guest puts in its ring page, xenstored neither panics nor loops: it
+        /// serves what parses and breaks the connection on what cannot.
+        #[test]
+        fn garbage_from_a_guest_never_panics_xenstored(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1024),
+            req_prod_extra in 0u32..3000,
+            rsp_cons in proptest::prelude::any::<u32>(),
+        ) {
+            let world = World::new();
+            let guest = world.create_guest(2, "g");
+            let page = guest.memory.map_frames(guest.store_pfn, 1).unwrap();
+            page.write_bytes(abi::XS_RING_REQ, &bytes).unwrap();
+            page.store_u32(abi::XS_RING_RSP_CONS, rsp_cons, Ordering::Release).unwrap();
+            page.store_u32(
+                abi::XS_RING_REQ_PROD,
+                (bytes.len() as u32).wrapping_add(req_prod_extra % 2 * req_prod_extra),
+                Ordering::Release,
+            )
+            .unwrap();
+            guest.hypervisor.evtchn_send(guest.store_port).unwrap();
+            proptest::prop_assert!(world.run_until_idle().is_ok());
+            // dom0's own client is unaffected.
+            proptest::prop_assert_eq!(world.xs_read("/local/domain/2/name").unwrap(), b"g".to_vec());
+        }
+    }
 }
