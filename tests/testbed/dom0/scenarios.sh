@@ -1,0 +1,437 @@
+#!/bin/sh
+# dom0 side of the testbed scenarios (busybox sh). Usage: scenarios.sh NAME...
+#
+# Prints, for the harness (crates/xtask/src/testbed.rs), lines starting with "TESTBED: ":
+#   BEGIN <name> attempt <n>          a scenario (re)starts
+#   RETRY <name> attempt <n>: <why>   the emulator faulted (triple fault / insn mismatch); retried
+#   PASS <name> | FAIL <name>: <why> | NOTRUN <name>: <why>
+#   DUMP-BEGIN <name> ... DUMP-END    on failure: guest serial, xl dmesg, xl and qemu-dm logs
+# Every wait is bounded. The test guest follows tests/testbed/guest-protocol (see the xtask docs).
+
+LOG=/var/log/xen
+GUEST=/testbed/guest.bin
+LINUX=/testbed/linux/vmlinuz
+LINUX_INITRD=/testbed/linux/initrd.gz
+HELPER=/testbed/bin/testbed-dom0
+# Attempts per scenario when the emulator faults (see the reference's Stability section).
+ATTEMPTS=${TESTBED_ATTEMPTS:-3}
+# How much slower than a quiet 2-core machine this run is, from the uptime at which dom0 got
+# here (about 10 s when quiet); at least 1, at most 5. It stretches the bounds below.
+SLOW=$(awk "BEGIN { f = int($(cut -d' ' -f1 /proc/uptime) / 10); if (f < 1) f = 1; if (f > 5) f = 5; print f }")
+# Upper bound for one guest's run from `xl create` to its result line.
+GUEST_TIMEOUT=$((120 * SLOW))
+# Upper bound for one step of a handshake through xenstore (the protocol's dom0 side: 60 s).
+STEP_TIMEOUT=$((60 * SLOW))
+
+say() { echo "TESTBED: $*"; }
+now() { cut -d' ' -f1 /proc/uptime; }
+note() { echo "testbed[$(now)]: $*"; }
+# Emulator faults recorded by Xen so far.
+faults() { xl dmesg 2>/dev/null | grep -cE 'Triple fault|Insn mismatch'; }
+alive() { xl domid "$1" >/dev/null 2>&1; }
+
+# Process creation is slow in a PV dom0 under emulation, and a busy dom0 starves the HVM guest's
+# device model: the waits below fork as little as possible.
+mkfifo /tmp/tick.fifo 2>/dev/null
+# pause SECS: sleeps without forking (read with a timeout on a FIFO nobody writes).
+pause() { read -r -t "$1" _ <>/tmp/tick.fifo; }
+
+# wait_for SECS CMD...: runs CMD every 2 seconds until it succeeds; 1 on timeout.
+wait_for() {
+  secs=$1
+  shift
+  w=0
+  while ! "$@"; do
+    [ "$w" -ge "$secs" ] && return 1
+    pause 2
+    w=$((w + 2))
+    [ $((w % 20)) -eq 0 ] && note "still waiting after ${w}s for: $*"
+  done
+  return 0
+}
+
+# Lines of the guest's serial log without carriage returns.
+serial() { tr -d '\r' <"$LOG/$1-serial.log" 2>/dev/null; }
+# fact NAME KEY: the last "TESTBED-GUEST: fact KEY=VALUE" the guest NAME printed.
+fact() { serial "$1" | grep -a "TESTBED-GUEST: fact $2=" | tail -1 | sed "s/.*TESTBED-GUEST: fact $2=//"; }
+has_line() { grep -aq "$2" "$LOG/$1-serial.log" 2>/dev/null; }
+
+# The guest is gone once its device model (qemu-dm, found at start_guest) has exited.
+gone() {
+  if [ -n "$QPID" ]; then
+    [ ! -d "/proc/$QPID" ]
+  else
+    ! xenstore-exists "/local/domain/$DOMID" 2>/dev/null
+  fi
+}
+
+# wait_line NAME SECS TEXT...: reads the guest's serial log as it grows until a line contains one
+# of the TEXTs (0), the guest is gone (2) or SECS passed (1). No fork per line or per second.
+wait_line() {
+  wl_name=$1
+  wl_secs=$2
+  shift 2
+  w=0
+  part=
+  exec 3<"$LOG/$wl_name-serial.log"
+  while :; do
+    while :; do
+      line=
+      if IFS= read -r line <&3; then
+        line="$part$line"
+        part=
+      else
+        part="$part$line"
+        break
+      fi
+      for text in "$@"; do
+        case "$line" in *"$text"*) exec 3<&-; return 0 ;; esac
+      done
+    done
+    if gone; then
+      # The last lines may still be in flight: one more look.
+      pause 1
+      exec 3<&-
+      for text in "$@"; do has_line "$wl_name" "$text" && return 0; done
+      return 2
+    fi
+    if [ "$w" -ge "$wl_secs" ]; then
+      exec 3<&-
+      return 1
+    fi
+    pause 1
+    w=$((w + 1))
+    [ $((w % 20)) -eq 0 ] && note "still waiting after ${w}s for '$*' from $wl_name; last: $(tail -c 160 "$LOG/$wl_name-serial.log" | tr -d '\r' | tail -1)"
+  done
+}
+
+# xs_wait PATH SECS: waits until PATH exists in xenstore; prints its value.
+xs_present() { xenstore-read "$1" >/dev/null 2>&1; }
+xs_wait() {
+  if wait_for "$2" xs_present "$1"; then xenstore-read "$1"; else return 1; fi
+}
+
+# start_guest NAME KERNEL CMDLINE [RAMDISK]: creates an HVM guest; extra config lines in $EXTRA,
+# memory in MiB in $MEMORY (both cleared after use).
+start_guest() {
+  name=$1
+  : >"$LOG/$name-serial.log"
+  rm -f "$LOG/xl-$name.log" "$LOG/qemu-dm-$name.log"
+  {
+    echo "name = \"$name\""
+    echo 'type = "hvm"'
+    echo 'device_model_version = "qemu-xen"'
+    echo "kernel = \"$2\""
+    [ -n "${4:-}" ] && echo "ramdisk = \"$4\""
+    echo "cmdline = \"$3\""
+    echo "memory = ${MEMORY:-128}"
+    echo 'vcpus = 1'
+    echo "serial = \"file:$LOG/$name-serial.log\""
+    echo 'xen_platform_pci = 1'
+    echo 'vga = "none"'
+    echo 'vnc = 0'
+    echo 'sdl = 0'
+    echo 'nographic = 1'
+    echo 'on_poweroff = "destroy"'
+    echo 'on_reboot = "destroy"'
+    echo 'on_crash = "destroy"'
+    [ -n "${EXTRA:-}" ] && echo "$EXTRA"
+  } >"/tmp/$name.cfg"
+  EXTRA=
+  MEMORY=
+  note "xl create $name ($3)"
+  if ! xl create "/tmp/$name.cfg" >"$LOG/xl-create-$name.log" 2>&1; then
+    RES="FAIL xl create failed: $(tail -3 "$LOG/xl-create-$name.log" | tr '\n' ' ')"
+    return 1
+  fi
+  DOMID=$(xl domid "$name" 2>/dev/null)
+  BASE=/local/domain/$DOMID/data/testbed
+  QPID=$(grep -la -e "-xen-domid.$DOMID." /proc/[0-9]*/cmdline 2>/dev/null | head -1 | cut -d/ -f3)
+  note "$name is domain $DOMID (device model pid ${QPID:-unknown})"
+  return 0
+}
+
+# guest_result NAME: waits for the guest's PASS/FAIL line; RES is FAIL if it did not pass.
+guest_result() {
+  wait_line "$1" "$GUEST_TIMEOUT" "TESTBED-GUEST: PASS" "TESTBED-GUEST: FAIL"
+  state=$?
+  if has_line "$1" "TESTBED-GUEST: PASS ${1#tb-}"; then
+    return 0
+  fi
+  why=$(serial "$1" | grep -a 'TESTBED-GUEST: FAIL' | tail -1 | sed 's/.*TESTBED-GUEST: //')
+  if [ -n "$why" ]; then
+    RES="FAIL guest reported: $why"
+  elif [ $state = 1 ]; then
+    RES="FAIL no guest result within ${GUEST_TIMEOUT}s"
+  else
+    RES="FAIL guest ended without a result line"
+  fi
+  return 1
+}
+
+# stop_guest NAME: the guest is gone afterwards, whatever state it was in.
+stop_guest() {
+  if alive "$1"; then
+    xl destroy "$1" >/dev/null 2>&1
+    wait_for 20 gone || note "could not destroy $1"
+  fi
+}
+
+# The shutdown reason code xl logged for guest NAME (0 poweroff, 1 reboot, 3 crash), if any.
+shutdown_reason() { grep -a 'has shut down, reason code' "$LOG/xl-$1.log" 2>/dev/null | tail -1 | sed 's/.*reason code \([0-9]*\).*/\1/'; }
+
+need_guest() {
+  if [ ! -f "$GUEST" ]; then
+    RES="NOTRUN test guest not available (no image in the bed)"
+    return 1
+  fi
+  return 0
+}
+need_helper() {
+  if [ ! -x "$HELPER" ]; then
+    RES="NOTRUN the dom0 helper testbed-dom0 is not in the bed"
+    return 1
+  fi
+  return 0
+}
+
+expect_fact() { # NAME KEY EXPECTED
+  got=$(fact "$1" "$2")
+  if [ "$got" != "$3" ]; then
+    RES="FAIL fact $2 is '$got', expected '$3'"
+    return 1
+  fi
+  return 0
+}
+
+### Scenarios. Each sets RES to PASS, "FAIL <why>" or "NOTRUN <why>"; the guest is left to stop_guest.
+
+scn_linux_reference() {
+  n=tb-linux-reference
+  dd if=/dev/zero of=/dev/loop0 bs=1M count=8 2>/dev/null
+  MEMORY=256
+  EXTRA="disk = [ 'format=raw,vdev=xvda,access=rw,target=/dev/loop0' ]
+vif = [ 'bridge=xenbr0,type=vif,mac=00:16:3e:99:00:02' ]"
+  start_guest $n $LINUX "console=ttyS0,115200 loglevel=4 tbip=10.99.0.2" $LINUX_INITRD || return
+  wait_line $n "$GUEST_TIMEOUT" 'LINUXREF done'
+  lr() { serial $n | grep -a "LINUXREF $1=" | tail -1 | sed "s/.*LINUXREF $1=//"; }
+  if ! has_line $n 'LINUXREF done'; then
+    RES="FAIL the Linux guest did not finish within ${GUEST_TIMEOUT}s (alive: $(gone && echo no || echo yes))"
+    return
+  fi
+  want=$(lr pattern-md5)
+  got=$(lr readback-md5)
+  [ -n "$want" ] || { RES="FAIL no disk result (xvda: $(lr xvda))"; return; }
+  [ "$want" = "$got" ] || { RES="FAIL guest read back md5 $got, wrote $want"; return; }
+  ping=$(lr ping)
+  [ "$ping" = ok ] || { RES="FAIL ping from the guest to dom0: ${ping:-no result} (eth0: $(lr eth0))"; return; }
+  wait_for 30 gone || { RES="FAIL the Linux guest did not power off"; return; }
+  # What the guest wrote through blkfront must be in the backing device that blkback served.
+  backend=$(dd if=/dev/loop0 bs=1M skip=1 count=4 2>/dev/null | md5sum | cut -d' ' -f1)
+  [ "$backend" = "$want" ] || { RES="FAIL dom0 sees md5 $backend in the backing device, guest wrote $want"; return; }
+  note "linux-reference: disk md5 $want matches in guest and dom0; xvda via $(lr xvda-driver), eth0 via $(lr eth0-driver); ping ok"
+  RES=PASS
+}
+
+scn_xen_detect() {
+  need_guest || return
+  want="$(xl info | awk '/^xen_major/ {print $3}').$(xl info | awk '/^xen_minor/ {print $3}')"
+  n=tb-xen-detect
+  start_guest $n $GUEST "scenario=xen-detect" || return
+  guest_result $n || return
+  expect_fact $n xen-version "$want" || return
+  expect_fact $n cpuid-base 0x40000000 || return
+  expect_fact $n hypercall-page ok || return
+  stop_guest $n
+  EXTRA='viridian = 1'
+  start_guest $n $GUEST "scenario=xen-detect" || return
+  guest_result $n || return
+  expect_fact $n xen-version "$want" || return
+  expect_fact $n cpuid-base 0x40000100 || { RES="$RES (with viridian=1)"; return; }
+  RES=PASS
+}
+
+scn_unplug() {
+  need_guest || return
+  n=tb-unplug
+  EXTRA="disk = [ 'format=raw,vdev=hda,access=rw,target=/dev/loop3' ]
+vif = [ 'bridge=xenbr0,model=e1000,mac=00:16:3e:99:00:03' ]"
+  start_guest $n $GUEST "scenario=unplug" || return
+  guest_result $n || return
+  expect_fact $n unplug-magic 0x49d2 || return
+  [ -n "$(fact $n unplug-version)" ] || { RES="FAIL no unplug-version fact"; return; }
+  expect_fact $n ide-before present || return
+  expect_fact $n ide-after absent || return
+  expect_fact $n nic-before present || return
+  expect_fact $n nic-after absent || return
+  RES=PASS
+}
+
+scn_evtchn() {
+  need_guest || return
+  need_helper || return
+  n=tb-evtchn
+  start_guest $n $GUEST "scenario=evtchn" || return
+  if ! out=$($HELPER evtchn "$DOMID" 2>&1); then
+    note "$out"
+    RES="FAIL dom0 helper: $(echo "$out" | tail -1)"
+    return
+  fi
+  note "$out"
+  guest_result $n || return
+  RES=PASS
+}
+
+scn_grant() {
+  need_guest || return
+  need_helper || return
+  n=tb-grant
+  start_guest $n $GUEST "scenario=grant" || return
+  if ! out=$($HELPER grant "$DOMID" 2>&1); then
+    note "$out"
+    RES="FAIL dom0 helper: $(echo "$out" | tail -1)"
+    return
+  fi
+  note "$out"
+  guest_result $n || return
+  RES=PASS
+}
+
+scn_xenstore() {
+  need_guest || return
+  n=tb-xenstore
+  start_guest $n $GUEST "scenario=xenstore" || return
+  xs_wait "$BASE/watching" $STEP_TIMEOUT >/dev/null || { RES="FAIL guest never wrote watching"; return; }
+  xenstore-write "$BASE/poke" 1
+  xs_wait "$BASE/tx-open" $STEP_TIMEOUT >/dev/null || { RES="FAIL guest never wrote tx-open"; return; }
+  old=$(xenstore-read "$BASE/counter" 2>/dev/null)
+  case "$old" in '' | *[!0-9]*) old=0 ;; esac
+  xenstore-write "$BASE/counter" $((old + 10)) "$BASE/tx-poked" 1
+  guest_result $n || return
+  expect_fact $n domid "$DOMID" || return
+  expect_fact $n name "$n" || return
+  retries=$(fact $n tx-retries)
+  case "$retries" in '' | *[!0-9]*) RES="FAIL tx-retries fact is '$retries'"; return ;; esac
+  [ "$retries" -ge 1 ] || { RES="FAIL the transaction was not retried after dom0's write (tx-retries=$retries)"; return; }
+  RES=PASS
+}
+
+scn_xenbus_hotplug() {
+  need_guest || return
+  n=tb-xenbus-hotplug
+  EXTRA="disk = [ 'format=raw,vdev=xvda,access=rw,target=/dev/loop1' ]
+vif = [ 'bridge=xenbr0,type=vif,mac=00:16:3e:99:00:04' ]"
+  start_guest $n $GUEST "scenario=xenbus-hotplug" || return
+  xs_wait "$BASE/listed" $STEP_TIMEOUT >/dev/null || { RES="FAIL guest never wrote listed"; return; }
+  if ! timeout 60 xl block-attach $n 'format=raw,vdev=xvdb,access=rw,target=/dev/loop2' >/tmp/attach.log 2>&1; then
+    RES="FAIL xl block-attach: $(tail -2 /tmp/attach.log | tr '\n' ' ')"
+    return
+  fi
+  # xvdb is virtual device 51728 (202 << 8 | 16).
+  id=51728
+  saw=$(xs_wait "$BASE/saw-attach" $STEP_TIMEOUT) || { RES="FAIL guest did not see the attach within ${STEP_TIMEOUT}s"; return; }
+  [ "$saw" = "$id" ] || { RES="FAIL guest saw-attach=$saw, expected $id"; return; }
+  xl block-list $n
+  if ! timeout 60 xl block-detach $n xvdb >/tmp/detach.log 2>&1; then
+    RES="FAIL xl block-detach: $(tail -2 /tmp/detach.log | tr '\n' ' ')"
+    return
+  fi
+  saw=$(xs_wait "$BASE/saw-detach" $STEP_TIMEOUT) || { RES="FAIL guest did not see the detach within ${STEP_TIMEOUT}s"; return; }
+  [ "$saw" = "$id" ] || { RES="FAIL guest saw-detach=$saw, expected $id"; return; }
+  guest_result $n || return
+  RES=PASS
+}
+
+# shutdown_once MODE CODE: xl MODE the guest; it must go away with shutdown reason CODE.
+shutdown_once() {
+  n=tb-shutdown
+  cmdline="scenario=shutdown"
+  [ "$1" = reboot ] && cmdline="scenario=shutdown mode=reboot"
+  start_guest $n $GUEST "$cmdline" || return 1
+  xs_wait "$BASE/watching" $STEP_TIMEOUT >/dev/null || { RES="FAIL ($1) guest never wrote watching"; return 1; }
+  if ! timeout 30 xl "$1" $n >/tmp/xl-$1.log 2>&1; then
+    RES="FAIL xl $1: $(tail -2 /tmp/xl-$1.log | tr '\n' ' ')"
+    return 1
+  fi
+  wait_for $STEP_TIMEOUT gone || { RES="FAIL ($1) guest still running ${STEP_TIMEOUT}s after xl $1"; return 1; }
+  sleep 1
+  if has_line $n 'TESTBED-GUEST: FAIL'; then
+    RES="FAIL ($1) guest reported: $(serial $n | grep -a 'TESTBED-GUEST: FAIL' | tail -1 | sed 's/.*TESTBED-GUEST: //')"
+    return 1
+  fi
+  want=poweroff
+  [ "$1" = reboot ] && want=reboot
+  expect_fact $n shutdown-request $want || return 1
+  code=$(shutdown_reason $n)
+  [ "$code" = "$2" ] || { RES="FAIL ($1) domain shut down with reason code '${code}', expected $2"; return 1; }
+  return 0
+}
+
+scn_shutdown() {
+  need_guest || return
+  shutdown_once shutdown 0 || return
+  shutdown_once reboot 1 || return
+  RES=PASS
+}
+
+### Runner
+
+dump() { # NAME
+  say "DUMP-BEGIN $1"
+  echo "--- guest serial ($LOG/tb-$1-serial.log), last 40 lines"
+  tail -40 "$LOG/tb-$1-serial.log" 2>/dev/null
+  echo "--- xl dmesg, last 40 lines"
+  xl dmesg 2>/dev/null | tail -40
+  for f in "$LOG/xl-tb-$1.log" "$LOG/qemu-dm-tb-$1.log" "$LOG/xl-create-tb-$1.log" "$LOG/hotplug.log"; do
+    [ -f "$f" ] || continue
+    echo "--- $f, last 25 lines"
+    tail -25 "$f"
+  done
+  echo "--- xl list"
+  xl list 2>&1
+  say "DUMP-END $1"
+}
+
+# Loop devices for the guests' disks: 0 Linux reference, 1-2 hot-plug, 3 unplug (emulated IDE).
+for i in 0 1 2 3; do
+  dd if=/dev/zero of=/tmp/disk$i.img bs=1M count=16 2>/dev/null
+  losetup /dev/loop$i /tmp/disk$i.img || say "NOTE losetup /dev/loop$i failed"
+done
+
+note "slowness factor $SLOW: a guest run is bounded by ${GUEST_TIMEOUT}s, a handshake step by ${STEP_TIMEOUT}s"
+for s in "$@"; do
+  fn=scn_$(echo "$s" | tr '-' '_')
+  if ! type "$fn" >/dev/null 2>&1; then
+    say "FAIL $s: unknown scenario"
+    continue
+  fi
+  attempt=1
+  while :; do
+    say "BEGIN $s attempt $attempt"
+    before=$(faults)
+    started=$(now)
+    RES="FAIL scenario set no result"
+    $fn
+    for d in $(xl list 2>/dev/null | awk 'NR > 1 && $1 ~ /^tb-/ {print $1}'); do stop_guest "$d"; done
+    after=$(faults)
+    if [ "${RES%% *}" = FAIL ] && [ "$after" -gt "$before" ]; then
+      why=$(xl dmesg | grep -E 'Triple fault|Insn mismatch' | tail -1)
+      if [ "$attempt" -lt "$ATTEMPTS" ]; then
+        say "RETRY $s attempt $attempt: emulator fault ($why); scenario said: ${RES#FAIL }"
+        attempt=$((attempt + 1))
+        continue
+      fi
+      RES="$RES (emulator fault in each of $attempt attempts: $why)"
+    fi
+    break
+  done
+  took=$(awk "BEGIN {print $(now) - $started}")
+  case "$RES" in
+  PASS) say "PASS $s (${took}s, attempt $attempt)" ;;
+  NOTRUN*) say "NOTRUN $s: ${RES#NOTRUN }" ;;
+  *)
+    dump "$s"
+    say "FAIL $s: ${RES#FAIL } (${took}s, attempt $attempt)"
+    ;;
+  esac
+done
