@@ -7,7 +7,7 @@ pub use xen_public_headers::event_channel::EVTCHN_2L_NR_CHANNELS;
 pub use xen_public_headers::grant_table::{
     grant_entry_v1, GNTST_bad_domain, GNTST_bad_gntref, GNTST_bad_handle, GNTST_bad_page,
     GNTST_general_error, GTF_permit_access, GTF_reading, GTF_readonly, GTF_sub_page, GTF_type_mask,
-    GTF_writing,
+    GTF_writing, GNTTAB_NR_RESERVED_ENTRIES, GNTTAB_RESERVED_XENSTORE,
 };
 pub use xen_public_headers::hvm::params::{
     HVM_NR_PARAMS, HVM_PARAM_CALLBACK_IRQ, HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN,

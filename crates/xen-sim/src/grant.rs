@@ -66,6 +66,21 @@ impl GrantState {
         self.max_frames
     }
 
+    /// Writes entry `gref` of frame 0 while the table is still Xen's (the toolstack's seeding).
+    pub(crate) fn seed(&self, gref: u32, domid: u16, frame: u32) {
+        if let Some(XenPage::Internal(pages)) = self.frames.first() {
+            let entry = gref as usize * abi::GRANT_ENTRY_V1_SIZE;
+            let mem = pages.memory();
+            let _ = mem.store_u32(
+                entry + abi::GRANT_ENTRY_FRAME,
+                frame,
+                std::sync::atomic::Ordering::SeqCst,
+            );
+            let word = u32::from(abi::GTF_permit_access) | (u32::from(domid) << 16);
+            let _ = mem.store_u32(entry, word, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
     /// Grows the table so that frame `idx` exists (as `gnttab_grow_table`) and returns it.
     pub(crate) fn grow_to(&mut self, idx: u32) -> Result<&mut XenPage, XenError> {
         if idx >= self.max_frames {
@@ -362,14 +377,15 @@ impl Hv {
         Some((word as u16, (word >> 16) as u16, frame))
     }
 
-    /// Grant references of `granter` whose entry still permits access (leak checks of a
-    /// frontend that should have ended all its grants).
+    /// Grant references of `granter` whose entry still permits access, the toolstack's
+    /// reserved entries (below `GNTTAB_NR_RESERVED_ENTRIES`) excluded: leak checks of a
+    /// frontend that should have ended all its grants.
     pub fn granted_refs(&self, granter: DomainId) -> Vec<GrantRef> {
         let Ok(domain) = self.domain(granter) else {
             return Vec::new();
         };
         let total = domain.grant.nr_frames() * ENTRIES_PER_FRAME;
-        (0..total)
+        (abi::GNTTAB_NR_RESERVED_ENTRIES..total)
             .map(GrantRef)
             .filter(|gref| {
                 self.grant_entry(granter, *gref)

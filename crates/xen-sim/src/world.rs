@@ -102,7 +102,8 @@ impl World {
     }
 
     /// Creates an HVM guest `domid` named `name` the way the toolstack does: memory, a grant
-    /// table of up to 64 frames, the xenstore ring page and event channel in its HVM params,
+    /// table of up to 64 frames (its reserved xenstore entry seeded), the xenstore ring page and
+    /// event channel in its HVM params,
     /// its `/local/domain/<domid>` directory with libxl's permissions, and introduces it to
     /// xenstored.
     pub fn create_guest(&self, domid: u16, name: &str) -> Guest {
@@ -133,6 +134,11 @@ impl World {
             // Binding raised dom0's end; nothing is waiting yet.
             sim.hv.evtchn_take_pending(DomainId::DOM0, dom0_port);
             if let Ok(d) = sim.hv.domain_mut(id) {
+                // As libxc's xc_dom_gnttab_hvm_seed: the xenstore ring is granted to
+                // xenstored's domain in the reserved entry, before the guest runs.
+                if let Ok(frame) = u32::try_from(ring.pfn.0) {
+                    d.grant.seed(abi::GNTTAB_RESERVED_XENSTORE, 0, frame);
+                }
                 d.params.insert(abi::HVM_PARAM_STORE_PFN, ring.pfn.0);
                 d.params
                     .insert(abi::HVM_PARAM_STORE_EVTCHN, u64::from(guest_port.0));
@@ -705,6 +711,11 @@ mod tests {
             );
             assert_eq!(hv.live_mappings(DomainId::DOM0), 0);
             assert_eq!(hv.granted_refs(d5).len(), 4);
+            // The toolstack's seeded xenstore grant showed up with the table.
+            assert_eq!(
+                hv.grant_entry(d5, GrantRef(1)),
+                Some((abi::GTF_permit_access, 0, g.store_pfn.0 as u32))
+            );
         });
     }
 }

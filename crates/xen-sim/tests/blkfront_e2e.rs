@@ -107,6 +107,11 @@ fn handshake_write_read_flush_and_disconnect_without_leaks() {
         world.with_sim(|sim| sim.hv.granted_refs(DomainId(5))),
         vec![]
     );
+    // The grant table left the toolstack's reserved xenstore entry alone.
+    assert_eq!(
+        world.with_sim(|sim| sim.hv.grant_entry(DomainId(5), xen_hal::GrantRef(1))),
+        Some((xen_sim::abi::GTF_permit_access, 0, guest.store_pfn.0 as u32))
+    );
     // Only the xenstore event channel is left open (the backend's end went with Closing).
     assert_eq!(world.with_sim(|sim| sim.hv.open_ports(DomainId(5))), 1);
     assert_eq!(world.with_sim(|sim| sim.hv.open_ports(DomainId::DOM0)), 1);
