@@ -18,6 +18,7 @@ mod pages;
 mod pci;
 mod platform;
 mod power;
+mod pv;
 mod scenarios;
 mod xen;
 

@@ -12,16 +12,26 @@ use xen_hypercall::{Xen, XenCpuid};
 use crate::memory::{GuestMemory, PAGES};
 use crate::platform::{self, Lock};
 
-/// The typed hypervisor of this guest.
-pub type Hv = Xen<HypercallPage<&'static GuestMemory>>;
+/// The hypercall page of this guest.
+pub type Page = HypercallPage<&'static GuestMemory>;
+
+/// The typed hypervisor of this guest (cheap to make: a reference to the page).
+pub type Hv = Xen<&'static Page>;
 
 /// What boot found out about Xen.
 #[derive(Clone, Copy)]
 pub struct XenState {
     /// Xen's CPUID leaves.
     pub cpuid: XenCpuid,
-    /// The typed hypervisor over the installed hypercall page.
-    pub hv: &'static Hv,
+    /// The installed hypercall page.
+    pub page: &'static Page,
+}
+
+impl XenState {
+    /// The typed hypervisor over the hypercall page.
+    pub fn hv(&self) -> Hv {
+        Xen::new(self.page)
+    }
 }
 
 static STATE: Lock<Option<XenState>> = Lock::new(None);
@@ -33,8 +43,8 @@ pub fn setup() -> Result<Option<XenState>, String> {
     };
     let page = platform::install_hypercall_page(&cpuid, &PAGES)
         .map_err(|error| format!("hypercall page: {error:?}"))?;
-    let hv: &'static Hv = Box::leak(Box::new(Xen::new(page)));
-    let state = XenState { cpuid, hv };
+    let page: &'static Page = Box::leak(Box::new(page));
+    let state = XenState { cpuid, page };
     STATE.with(|slot| *slot = Some(state));
     Ok(Some(state))
 }
@@ -48,7 +58,7 @@ pub fn state() -> Option<XenState> {
 /// set up (the caller falls back), or the error if Xen refused.
 pub fn shutdown(reason: u32) -> Option<String> {
     let state = state()?;
-    match state.hv.sched_shutdown(reason) {
+    match state.hv().sched_shutdown(reason) {
         Ok(()) => Some(String::from("SCHEDOP_shutdown returned")),
         Err(error) => Some(format!("{error}")),
     }

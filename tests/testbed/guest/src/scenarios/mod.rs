@@ -8,9 +8,14 @@ use crate::clock::TscClock;
 use crate::platform::Ports;
 use crate::xen::XenState;
 
+mod evtchn;
+mod grant;
 mod hello;
+mod shutdown;
 mod unplug;
 mod xen_detect;
+mod xenbus_hotplug;
+pub mod xenstore;
 
 /// What a scenario gets: the boot information and the platform services.
 pub struct Guest<'a> {
@@ -33,6 +38,11 @@ pub fn run(name: &str, guest: &Guest<'_>) -> Option<Outcome> {
         "hello" => hello::run(guest),
         "xen-detect" => xen_detect::run(guest),
         "unplug" => unplug::run(guest),
+        "xenstore" => xenstore::run(guest),
+        "evtchn" => evtchn::run(guest),
+        "grant" => grant::run(guest),
+        "xenbus-hotplug" => xenbus_hotplug::run(guest),
+        "shutdown" => shutdown::run(guest),
         "pci-probe" => unplug::probe(guest),
         // Exercises the panic path (prints FAIL and powers off): for testing the harness.
         "panic" => panic!("requested by the command line"),

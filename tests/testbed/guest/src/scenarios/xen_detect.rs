@@ -19,7 +19,7 @@ pub fn run(guest: &Guest<'_>) -> Outcome {
     fact!("hypercall-msr", "{:#010x}", cpuid.hypercall_msr);
     // Boot installed the page (it fails the boot otherwise); a hypercall through it proves it.
     let version = xen
-        .hv
+        .hv()
         .xen_version()
         .map_err(|error| format!("XENVER_version through the hypercall page: {error}"))?;
     fact!("hypercall-page", "ok");
