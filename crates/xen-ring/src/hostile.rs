@@ -274,4 +274,22 @@ mod tests {
         // are shared by both directions): their first word is a live id each time.
         assert_eq!(outcome.bad_ids, 0);
     }
+
+    /// Found by the fuzzer in 1 s against a mutant whose `unconsumed_responses` checked
+    /// `rsp_prod` only against the ring size: a 4-page ring, rsp_prod 247 ahead with nothing
+    /// requested, then a consume. The real ring must refuse it.
+    #[test]
+    fn regression_responses_without_requests_within_ring_size() {
+        let data = [164, 221, 170, 170, 165, 164, 255, 221];
+        let outcome = front_responses(&data);
+        assert_eq!(outcome.responses, 0);
+        assert_eq!(
+            outcome.error,
+            Some(RingError::ResponseProducerOverflow {
+                rsp_prod: 0xA5AA_AADDu32.wrapping_add(247),
+                rsp_cons: 0xA5AA_AADD,
+                req_prod: 0xA5AA_AADD,
+            })
+        );
+    }
 }
