@@ -7,24 +7,30 @@
 //! with [`Blkback::set_max_ring_page_order`]), maps the ring through the grant rules, binds the
 //! event channel and goes `Connected`. Requests are served from the ring when the frontend notifies;
 //! every segment is checked (sector range within the page, within the disk, grant mappable) and
-//! a bad one fails the request with `BLKIF_RSP_ERROR`. On frontend `Closing` it unmaps the ring
+//! a bad one fails the request with `BLKIF_RSP_ERROR`. Indirect descriptors and discard are
+//! served only when offered ([`Blkback::set_features`]), else answered `BLKIF_RSP_EOPNOTSUPP`.
+//! On frontend `Closing` it unmaps the ring
 //! and unbinds (`Closing`); on `Closed` it goes `Closed`.
 
 // Xen's constant names are kept verbatim, also in patterns.
 #![allow(non_upper_case_globals)]
 
+use std::mem::size_of;
 use std::sync::atomic::Ordering;
 
 use xen_hal::{DomainId, EventChannelPort, GrantRef, SharedMemory, PAGE_SIZE};
 use xen_public_headers::io::blkif::{
-    blkif_request, blkif_response, BLKIF_MAX_SEGMENTS_PER_REQUEST, BLKIF_OP_FLUSH_DISKCACHE,
-    BLKIF_OP_READ, BLKIF_OP_WRITE, BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY,
+    blkif_request, blkif_request_discard, blkif_request_indirect, blkif_request_segment,
+    blkif_response, BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST, BLKIF_MAX_SEGMENTS_PER_REQUEST,
+    BLKIF_OP_DISCARD, BLKIF_OP_FLUSH_DISKCACHE, BLKIF_OP_INDIRECT, BLKIF_OP_READ, BLKIF_OP_WRITE,
+    BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY,
 };
 use xen_public_headers::io::xenbus::{
     XenbusState, XenbusStateClosed, XenbusStateClosing, XenbusStateConnected, XenbusStateInitWait,
     XenbusStateInitialised, XenbusStateInitialising, XenbusStateUnknown,
 };
 use xen_ring::BackRing;
+use zerocopy::{FromBytes, IntoBytes};
 
 use crate::grant::MapHandle;
 use crate::world::{Backend, Sim};
@@ -45,6 +51,16 @@ pub struct Hostile {
     pub garbage_state: Option<String>,
 }
 
+/// Optional features, off by default (what is not offered is answered `EOPNOTSUPP`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlkFeatures {
+    /// `feature-max-indirect-segments` (0: no `BLKIF_OP_INDIRECT`); at most
+    /// `BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST` pages of segments.
+    pub max_indirect_segments: u32,
+    /// `feature-discard` (the RAM disk zeroes discarded sectors).
+    pub discard: bool,
+}
+
 /// Counters of what the backend did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BlkbackStats {
@@ -56,6 +72,8 @@ pub struct BlkbackStats {
     pub unsupported: u64,
     /// Flushes served.
     pub flushes: u64,
+    /// Discards served.
+    pub discards: u64,
     /// Notifications sent to the frontend.
     pub notifications: u64,
 }
@@ -88,6 +106,7 @@ pub struct Blkback {
     more: bool,
     max_ring_page_order: u32,
     removed: bool,
+    features: BlkFeatures,
 }
 
 fn bad(why: impl Into<String>) -> String {
@@ -117,6 +136,7 @@ impl Blkback {
             more: false,
             max_ring_page_order: 0,
             removed: false,
+            features: BlkFeatures::default(),
         }
     }
 
@@ -207,6 +227,16 @@ impl Blkback {
         if self.max_ring_page_order > 0 {
             let order = self.max_ring_page_order.to_string();
             self.write(sim, "max-ring-page-order", &order);
+        }
+        if self.features.max_indirect_segments > 0 {
+            let max = self.features.max_indirect_segments.to_string();
+            self.write(sim, "feature-max-indirect-segments", &max);
+        }
+        if self.features.discard {
+            self.write(sim, "feature-discard", "1");
+            self.write(sim, "discard-granularity", &SECTOR_SIZE.to_string());
+            self.write(sim, "discard-alignment", "0");
+            self.write(sim, "discard-secure", "0");
         }
         self.switch_state(sim, XenbusStateInitWait);
     }
@@ -331,6 +361,17 @@ impl Blkback {
         }
     }
 
+    /// Offers optional features (indirect descriptors, discard). Takes effect at the next probe
+    /// (set them before the first pump).
+    pub fn set_features(&mut self, features: BlkFeatures) {
+        let per_page = (PAGE_SIZE / size_of::<blkif_request_segment>()) as u32;
+        let max = per_page * BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST as u32;
+        self.features = BlkFeatures {
+            max_indirect_segments: features.max_indirect_segments.min(max),
+            ..features
+        };
+    }
+
     /// Offers multi-page rings up to `2^order` pages (`max-ring-page-order`); 0 (the default)
     /// offers none. Takes effect at the next probe (set it before the first pump).
     pub fn set_max_ring_page_order(&mut self, order: u32) {
@@ -388,29 +429,108 @@ impl Blkback {
 
     /// Serves one request; returns the status to answer with.
     fn serve(&mut self, sim: &mut Sim, request: &blkif_request) -> i16 {
-        match request.operation {
+        let result = match request.operation {
             BLKIF_OP_FLUSH_DISKCACHE => {
                 self.stats.flushes += 1;
-                BLKIF_RSP_OKAY
+                Ok(())
             }
-            BLKIF_OP_READ | BLKIF_OP_WRITE => match self.transfer(sim, request) {
-                Ok(()) => BLKIF_RSP_OKAY,
-                Err(_) => BLKIF_RSP_ERROR,
-            },
-            _ => BLKIF_RSP_EOPNOTSUPP,
+            BLKIF_OP_READ | BLKIF_OP_WRITE => {
+                let count = usize::from(request.nr_segments);
+                if count == 0 || count > BLKIF_MAX_SEGMENTS_PER_REQUEST {
+                    Err(format!("{count} segments"))
+                } else {
+                    let segments = request.seg.get(..count).unwrap_or(&[]);
+                    let write = request.operation == BLKIF_OP_WRITE;
+                    self.transfer(sim, write, request.sector_number, segments)
+                }
+            }
+            BLKIF_OP_INDIRECT if self.features.max_indirect_segments > 0 => {
+                self.indirect(sim, request)
+            }
+            BLKIF_OP_DISCARD if self.features.discard => self.discard(request),
+            _ => return BLKIF_RSP_EOPNOTSUPP,
+        };
+        match result {
+            Ok(()) => BLKIF_RSP_OKAY,
+            Err(_) => BLKIF_RSP_ERROR,
         }
     }
 
-    fn transfer(&mut self, sim: &mut Sim, request: &blkif_request) -> Result<(), String> {
-        let count = usize::from(request.nr_segments);
-        if count == 0 || count > BLKIF_MAX_SEGMENTS_PER_REQUEST {
-            return Err(format!("{count} segments"));
+    /// `BLKIF_OP_INDIRECT`: the segments live in granted pages named by the request.
+    fn indirect(&mut self, sim: &mut Sim, request: &blkif_request) -> Result<(), String> {
+        let indirect = blkif_request_indirect::read_from_prefix(request.as_bytes())
+            .map(|(r, _)| r)
+            .map_err(|_| bad("indirect request"))?;
+        let count = usize::from(indirect.nr_segments);
+        if count == 0 || count > self.features.max_indirect_segments as usize {
+            return Err(format!("{count} indirect segments"));
         }
-        let write = request.operation == BLKIF_OP_WRITE;
-        let mut sector = request.sector_number;
+        let write = match indirect.indirect_op {
+            BLKIF_OP_READ => false,
+            BLKIF_OP_WRITE => true,
+            op => return Err(format!("indirect op {op}")),
+        };
+        let per_page = PAGE_SIZE / size_of::<blkif_request_segment>();
+        let pages = count.div_ceil(per_page);
+        let grefs = indirect
+            .indirect_grefs
+            .get(..pages)
+            .ok_or_else(|| bad("too many indirect pages"))?;
+        let mut segments = Vec::with_capacity(count);
+        for (i, gref) in grefs.iter().enumerate() {
+            let handle = sim
+                .hv
+                .grant_map(DomainId::DOM0, self.frontend, GrantRef(*gref), true)
+                .map_err(|e| format!("indirect grant {gref}: {e:?}"))?;
+            let page = sim.hv.grant_memory(handle);
+            let in_page = (count - i * per_page).min(per_page);
+            let copied = page.map_err(|e| format!("{e:?}")).and_then(|page| {
+                (0..in_page)
+                    .map(|j| {
+                        page.read_obj::<blkif_request_segment>(
+                            j * size_of::<blkif_request_segment>(),
+                        )
+                        .map_err(|_| bad("indirect page"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            });
+            let _ = sim.hv.grant_unmap(DomainId::DOM0, handle);
+            segments.extend(copied?);
+        }
+        self.transfer(sim, write, indirect.sector_number, &segments)
+    }
+
+    /// `BLKIF_OP_DISCARD`: the RAM disk zeroes the range.
+    fn discard(&mut self, request: &blkif_request) -> Result<(), String> {
+        let discard = blkif_request_discard::read_from_prefix(request.as_bytes())
+            .map(|(r, _)| r)
+            .map_err(|_| bad("discard request"))?;
+        let end = discard
+            .sector_number
+            .checked_add(discard.nr_sectors)
+            .filter(|end| *end <= (self.disk.len() / SECTOR_SIZE) as u64)
+            .ok_or_else(|| bad("discard beyond the disk"))?;
+        let range = discard.sector_number as usize * SECTOR_SIZE..end as usize * SECTOR_SIZE;
+        self.disk
+            .get_mut(range)
+            .ok_or_else(|| bad("discard range"))?
+            .fill(0);
+        self.stats.discards += 1;
+        Ok(())
+    }
+
+    fn transfer(
+        &mut self,
+        sim: &mut Sim,
+        write: bool,
+        sector: u64,
+        segments: &[blkif_request_segment],
+    ) -> Result<(), String> {
+        let count = segments.len();
+        let mut sector = sector;
         // Validate everything before touching the disk.
         let mut plan = Vec::with_capacity(count);
-        for seg in request.seg.iter().take(count) {
+        for seg in segments {
             if seg.first_sect > seg.last_sect || seg.last_sect >= SECTORS_PER_PAGE {
                 return Err(format!("segment {}..={}", seg.first_sect, seg.last_sect));
             }
@@ -725,8 +845,25 @@ mod tests {
         let _ = &front.guest;
     }
 
+    #[allow(clippy::type_complexity)]
     fn connected(
         order: u32,
+    ) -> (
+        World,
+        Guest,
+        Front,
+        Rc<RefCell<Blkback>>,
+        crate::VbdPaths,
+        PageRange,
+        EventChannelPort,
+    ) {
+        connected_with(order, BlkFeatures::default())
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn connected_with(
+        order: u32,
+        features: BlkFeatures,
     ) -> (
         World,
         Guest,
@@ -740,6 +877,7 @@ mod tests {
         let guest = world.create_guest(3, "g");
         let (paths, blkback) = world.attach_vbd(3, 768, 64);
         blkback.borrow_mut().set_max_ring_page_order(order);
+        blkback.borrow_mut().set_features(features);
         world.run_until_idle().unwrap();
         let front = Front::new(&world, &guest);
         let pages = 1usize << order;
@@ -937,5 +1075,130 @@ mod tests {
             proptest::prop_assert_eq!(world.with_sim(|sim| sim.hv.live_mappings(DomainId::DOM0)), 1);
             let _ = &front;
         }
+    }
+
+    #[test]
+    fn indirect_and_discard_when_offered() {
+        let features = BlkFeatures {
+            max_indirect_segments: 32,
+            discard: true,
+        };
+        let (world, guest, front, blkback, paths, ring_page, port) = connected_with(0, features);
+        let be = &paths.backend;
+        assert_eq!(
+            world
+                .xs_read_string(&format!("{be}/feature-max-indirect-segments"))
+                .unwrap(),
+            "32"
+        );
+        assert_eq!(
+            world
+                .xs_read_string(&format!("{be}/feature-discard"))
+                .unwrap(),
+            "1"
+        );
+        let mut ring: FrontRing<blkif_request, blkif_response> =
+            FrontRing::init(ring_page.memory).unwrap();
+        // 6 data pages (48 sectors) described by one indirect page.
+        let data = guest.memory.alloc_pages(6).unwrap();
+        for i in 0..6 {
+            data.memory
+                .fill(i * PAGE_SIZE, PAGE_SIZE, 0x40 + i as u8)
+                .unwrap();
+            front.grant(20 + i as u32, data.pfn.0 + i as u64, true);
+        }
+        let table = guest.memory.alloc_pages(1).unwrap();
+        for i in 0..6 {
+            let seg = blkif_request_segment {
+                gref: 20 + i as u32,
+                first_sect: 0,
+                last_sect: 7,
+                ..Default::default()
+            };
+            table.memory.write_obj(i * 8, &seg).unwrap();
+        }
+        front.grant(19, table.pfn.0, true);
+        let mut indirect = blkif_request_indirect {
+            operation: BLKIF_OP_INDIRECT,
+            indirect_op: BLKIF_OP_WRITE,
+            nr_segments: 6,
+            id: 5,
+            sector_number: 8,
+            ..Default::default()
+        };
+        indirect.indirect_grefs[0] = 19;
+        let mut request = blkif_request::default();
+        request.as_mut_bytes()[..size_of::<blkif_request_indirect>()]
+            .copy_from_slice(indirect.as_bytes());
+        ring.push_request(&request).unwrap();
+        // More segments than offered.
+        indirect.nr_segments = 33;
+        indirect.id = 6;
+        request.as_mut_bytes()[..size_of::<blkif_request_indirect>()]
+            .copy_from_slice(indirect.as_bytes());
+        ring.push_request(&request).unwrap();
+        // Discard sectors 8..24.
+        let discard = blkif_request_discard {
+            operation: BLKIF_OP_DISCARD,
+            id: 7,
+            sector_number: 8,
+            nr_sectors: 16,
+            ..Default::default()
+        };
+        let mut request = blkif_request::default();
+        request.as_mut_bytes()[..size_of::<blkif_request_discard>()]
+            .copy_from_slice(discard.as_bytes());
+        ring.push_request(&request).unwrap();
+        ring.push_requests_and_check_notify().unwrap();
+        guest.hypervisor.evtchn_send(port).unwrap();
+        world.run_until_idle().unwrap();
+        let answers: Vec<(u64, i16)> = std::iter::from_fn(|| ring.next_response().unwrap())
+            .map(|r| (r.id, r.status))
+            .collect();
+        assert_eq!(
+            answers,
+            vec![
+                (5, BLKIF_RSP_OKAY),
+                (6, BLKIF_RSP_ERROR),
+                (7, BLKIF_RSP_OKAY)
+            ]
+        );
+        let b = blkback.borrow();
+        // Sectors 8..24 were written then discarded; 24..56 keep the data.
+        assert!(b.disk()[8 * 512..24 * 512].iter().all(|x| *x == 0));
+        assert!(b.disk()[24 * 512..32 * 512].iter().all(|x| *x == 0x42));
+        assert!(b.disk()[48 * 512..56 * 512].iter().all(|x| *x == 0x45));
+        assert!(b.disk()[56 * 512..].iter().all(|x| *x == 0));
+        assert_eq!(b.stats().discards, 1);
+        drop(b);
+        assert_eq!(
+            world.with_sim(|sim| sim.hv.live_mappings(DomainId::DOM0)),
+            1
+        );
+        let _ = &front;
+    }
+
+    #[test]
+    fn indirect_and_discard_are_unsupported_unless_offered() {
+        let (world, guest, _front, _blkback, paths, ring_page, port) = connected(0);
+        assert!(world
+            .xs_read(&format!("{}/feature-max-indirect-segments", paths.backend))
+            .is_err());
+        let mut ring: FrontRing<blkif_request, blkif_response> =
+            FrontRing::init(ring_page.memory).unwrap();
+        for operation in [BLKIF_OP_INDIRECT, BLKIF_OP_DISCARD] {
+            ring.push_request(&blkif_request {
+                operation,
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        ring.push_requests_and_check_notify().unwrap();
+        guest.hypervisor.evtchn_send(port).unwrap();
+        world.run_until_idle().unwrap();
+        let statuses: Vec<i16> = std::iter::from_fn(|| ring.next_response().unwrap())
+            .map(|r| r.status)
+            .collect();
+        assert_eq!(statuses, vec![BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_EOPNOTSUPP]);
     }
 }

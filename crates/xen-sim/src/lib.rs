@@ -46,7 +46,7 @@ pub mod toolstack;
 pub mod world;
 pub mod xenstored;
 
-pub use blkback::{Blkback, BlkbackStats, Hostile};
+pub use blkback::{BlkFeatures, Blkback, BlkbackStats, Hostile};
 pub use clock::SimClock;
 pub use grant::{GrantStatus, MapHandle};
 pub use hv::{Hv, Violation};
