@@ -15,7 +15,8 @@
 //! - [`Xenstored`]: nodes with owner/ACL permissions, watches, transactions that fail with
 //!   EAGAIN on conflict, guests served over their `xenstore_domain_interface` page.
 //! - [`Blkback`] with [`World::attach_vbd`] / [`World::detach_vbd`]: a RAM disk behind the
-//!   xenbus protocol, with [`Hostile`] hooks.
+//!   xenbus protocol, with [`Hostile`] hooks; [`Netback`] with [`World::attach_vif`]: copy-mode
+//!   receive and multi-slot transmit.
 //! - [`GuestMemory`]: guest RAM with small frame numbers; [`SimClock`] and [`World::waiter`] for
 //!   the blocking APIs of the crates under test.
 //!
@@ -42,6 +43,7 @@ pub mod clock;
 pub mod grant;
 pub mod hv;
 pub mod memory;
+pub mod netback;
 pub mod toolstack;
 pub mod world;
 pub mod xenstored;
@@ -51,6 +53,7 @@ pub use clock::SimClock;
 pub use grant::{GrantStatus, MapHandle};
 pub use hv::{Hv, Violation};
 pub use memory::GuestMemory;
+pub use netback::{Netback, NetbackStats};
 pub use toolstack::{vbd_paths, VbdPaths};
 pub use world::{Backend, Guest, NotIdle, Sim, SimHypervisor, World};
 pub use xenstored::{Access, ConnId, Perms, StoreError, WatchEvent, Xenstored};

@@ -7,10 +7,11 @@ use std::rc::Rc;
 use xen_hal::DomainId;
 
 use crate::blkback::Blkback;
+use crate::netback::Netback;
 use crate::world::World;
 use crate::xenstored::{domain_path, Access, Perms};
 
-/// The xenstore paths of an attached vbd.
+/// The xenstore paths of an attached device (vbd or vif).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VbdPaths {
     /// `/local/domain/0/backend/vbd/<domid>/<devid>`.
@@ -96,5 +97,57 @@ impl World {
     pub fn detach_vbd(&self, paths: &VbdPaths) -> Result<(), crate::xenstored::StoreError> {
         self.xs_write(&format!("{}/online", paths.backend), b"0")?;
         self.xs_write(&format!("{}/state", paths.backend), b"5")
+    }
+
+    /// Attaches a network interface `devid` with `mac` to `domid`, the way `xl network-attach`
+    /// does: the backend directory `/local/domain/0/backend/vif/<domid>/<devid>` (owned by
+    /// dom0, readable by the guest) with `frontend`, `frontend-id`, `online`, `state`=1,
+    /// `handle`, `mac`, `type`; the frontend directory `device/vif/<devid>` (owned by the guest,
+    /// readable by dom0) with `backend`, `backend-id`, `state`=1, `handle`, `mac`. The netback
+    /// joins the pump.
+    pub fn attach_vif(
+        &self,
+        domid: u16,
+        devid: u32,
+        mac: &str,
+    ) -> (VbdPaths, Rc<RefCell<Netback>>) {
+        let paths = VbdPaths {
+            backend: format!("{}/backend/vif/{domid}/{devid}", domain_path(0)),
+            frontend: format!("{}/device/vif/{devid}", domain_path(domid)),
+        };
+        let backend_perms = Perms::owned_by(0).with(domid, Access::Read);
+        let frontend_perms = Perms::owned_by(domid).with(0, Access::Read);
+        let be = &paths.backend;
+        let fe = &paths.frontend;
+        let netback =
+            self.with_sim(|sim| Rc::new(RefCell::new(Netback::new(sim, DomainId(domid), be))));
+        self.xs_write(be, b"").ok();
+        self.xs_set_perms(be, backend_perms).ok();
+        for (key, value) in [
+            ("frontend", fe.clone()),
+            ("frontend-id", domid.to_string()),
+            ("online", "1".into()),
+            ("handle", devid.to_string()),
+            ("mac", mac.to_string()),
+            ("type", "vif".into()),
+            ("state", "1".into()),
+        ] {
+            self.xs_write(&format!("{be}/{key}"), value.as_bytes()).ok();
+        }
+        self.xs_write(fe, b"").ok();
+        self.xs_set_perms(fe, frontend_perms.clone()).ok();
+        for (key, value) in [
+            ("backend", be.clone()),
+            ("backend-id", "0".to_string()),
+            ("handle", devid.to_string()),
+            ("mac", mac.to_string()),
+            ("state", "1".to_string()),
+        ] {
+            let path = format!("{fe}/{key}");
+            self.xs_write(&path, value.as_bytes()).ok();
+            self.xs_set_perms(&path, frontend_perms.clone()).ok();
+        }
+        self.add_backend(netback.clone());
+        (paths, netback)
     }
 }

@@ -40,7 +40,8 @@ thread_local! {
     static EVENTS: RefCell<Vec<(usize, u32)>> = const { RefCell::new(Vec::new()) };
 }
 
-extern "C" fn record_event(context: usize, port: u32) {
+/// The event handler the test frontends bind: records (context, port).
+pub extern "C" fn record_event(context: usize, port: u32) {
     EVENTS.with(|e| e.borrow_mut().push((context, port)));
 }
 
