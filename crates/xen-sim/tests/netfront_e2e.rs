@@ -8,8 +8,9 @@ use common::blkfront::{record_event, take_events, Platform};
 use xen_grant::GrantError;
 use xen_hal::{DomainId, EventChannelPort, GrantRef, OwnedPages, PAGE_SIZE};
 use xen_public_headers::io::netif::{
-    netif_rx_request, netif_rx_response, netif_tx_request, netif_tx_response, NETTXF_more_data,
-    NETIF_RSP_ERROR, NETIF_RSP_OKAY,
+    netif_extra_info, netif_extra_info_gso, netif_rx_request, netif_rx_response, netif_tx_request,
+    netif_tx_response, NETTXF_extra_info, NETTXF_more_data, NETIF_RSP_ERROR, NETIF_RSP_NULL,
+    NETIF_RSP_OKAY, XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_GSO_TYPE_TCPV4,
 };
 use xen_ring::FrontRing;
 use xen_sim::{GuestMemory, World};
@@ -18,6 +19,7 @@ use xenbus::{
     publish, read_backend, switch_state, wait_for_state, DeviceRef, FrontendState, Publication,
     XenbusState,
 };
+use zerocopy::IntoBytes;
 
 const RX_BUFFERS: u16 = 8;
 
@@ -278,6 +280,51 @@ fn packets_both_ways_then_a_clean_disconnect() {
     );
     assert!(netback.borrow_mut().take_transmitted().is_empty());
     assert_eq!(netback.borrow().stats().tx_errors, 2);
+
+    // An extra-info slot (GSO) after the first slot: answered NETIF_RSP_NULL, packet kept.
+    let page = OwnedPages::new(p.memory, 1).unwrap();
+    page.memory().write_bytes(0, &[0xAB; 100]).unwrap();
+    let gref = p
+        .grants
+        .grant_access(front.backend_id, page.pfn(), true)
+        .unwrap();
+    front
+        .tx
+        .push_request(&netif_tx_request {
+            gref: gref.0,
+            offset: 0,
+            flags: NETTXF_extra_info,
+            id: 900,
+            size: 100,
+        })
+        .unwrap();
+    let mut extra = netif_extra_info {
+        r#type: XEN_NETIF_EXTRA_TYPE_GSO,
+        ..Default::default()
+    };
+    extra.set_gso(netif_extra_info_gso {
+        size: 1448,
+        r#type: XEN_NETIF_GSO_TYPE_TCPV4,
+        ..Default::default()
+    });
+    let mut slot = netif_tx_request::default();
+    slot.as_mut_bytes()[..8].copy_from_slice(extra.as_bytes());
+    front.tx.push_request(&slot).unwrap();
+    if front.tx.push_requests_and_check_notify().unwrap() {
+        p.evtchn.notify(&p.hv, front.port).unwrap();
+    }
+    p.wait();
+    let answers: Vec<(u16, i16)> = std::iter::from_fn(|| front.tx.next_response().unwrap())
+        .map(|r| (r.id, r.status))
+        .collect();
+    assert_eq!(answers[0], (900, NETIF_RSP_OKAY));
+    assert_eq!(answers[1].1, NETIF_RSP_NULL);
+    front.tx.final_check_for_responses().unwrap();
+    p.grants.end_access(gref).unwrap();
+    assert_eq!(
+        netback.borrow_mut().take_transmitted(),
+        vec![vec![0xAB; 100]]
+    );
 
     // RX: more packets than posted buffers; buffers are reposted as packets arrive.
     for i in 0..(RX_BUFFERS as usize * 3) {
