@@ -7,12 +7,16 @@
 //! either consistent (its indices within the ring's bounds, no more responses taken than
 //! requests published, every response id checked by an [`IdTable`]) or wedged in one terminal
 //! [`RingError`] that every later call repeats. Any panic is a finding.
+//!
+//! [`back_requests`] is the mirror image for the simulator's backends: a hostile frontend
+//! drives a [`BackRing`].
 
 use core::sync::atomic::Ordering;
 
 use xen_hal::fake::HeapPages;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
+use crate::back::BackRing;
 use crate::error::RingError;
 use crate::front::FrontRing;
 use crate::ids::IdTable;
@@ -184,6 +188,101 @@ pub fn front_responses(data: &[u8]) -> Outcome {
     outcome
 }
 
+/// Runs a hostile-frontend scenario against a [`BackRing`]: the bytes choose a ring size and
+/// start index, then steps in which the "frontend" writes arbitrary `req_prod`, `rsp_event` and
+/// entries and the backend consumes, answers, publishes and does its final check. Returns the
+/// number of requests the backend took and its terminal error, if any. Panics only if the ring
+/// breaks its contract.
+pub fn back_requests(data: &[u8]) -> (u64, Option<RingError>) {
+    let mut bytes = Bytes { data };
+    let order = usize::from(bytes.u8().unwrap_or(0) % 3);
+    let start = bytes.u32();
+    let Ok(pages) = HeapPages::new(1 << order) else {
+        return (0, None);
+    };
+    let mem = pages.memory();
+    // The frontend initialises the ring, then turns hostile.
+    let front: FrontRing<ScenarioRequest, ScenarioResponse> =
+        FrontRing::init_at(mem, start).expect("a fresh ring initialises");
+    let layout = front.layout();
+    let size = front.size();
+    let mut back: BackRing<ScenarioRequest, ScenarioResponse> =
+        BackRing::attach(mem).expect("attach to a fresh ring");
+    let mut taken = 0u64;
+    while let Some(op) = bytes.u8() {
+        let result: Result<(), RingError> = match op % 7 {
+            0 => store(&mem, REQ_PROD, bytes.u32()),
+            1 => {
+                let delta = u32::from(bytes.u8().unwrap_or(0)).wrapping_sub(8);
+                store(&mem, REQ_PROD, back.req_cons().wrapping_add(delta))
+            }
+            2 => {
+                let slot = bytes.u32();
+                let value = u64::from(bytes.u32());
+                let request = ScenarioRequest {
+                    id: value,
+                    sequence: value,
+                    payload: value,
+                };
+                mem.write_obj(layout.slot_offset(slot), &request)
+                    .map_err(RingError::from)
+            }
+            3 => {
+                let mut result = Ok(());
+                for _ in 0..=size {
+                    match back.next_request() {
+                        Ok(Some(_)) => taken += 1,
+                        Ok(None) => break,
+                        Err(e) => {
+                            result = Err(e);
+                            break;
+                        }
+                    }
+                }
+                result
+            }
+            4 => {
+                let count = bytes.u8().unwrap_or(0) % 16;
+                let mut result = Ok(());
+                for _ in 0..count {
+                    match back.push_response(&ScenarioResponse { id: 0, status: 0 }) {
+                        Ok(()) => {}
+                        Err(RingError::NoRequestToAnswer) => break,
+                        Err(e) => {
+                            result = Err(e);
+                            break;
+                        }
+                    }
+                }
+                result.and_then(|()| back.push_responses_and_check_notify().map(|_| ()))
+            }
+            5 => back.final_check_for_requests().map(|_| ()),
+            _ => store(&mem, RSP_EVENT, bytes.u32()),
+        };
+        match back.error() {
+            Some(error) => {
+                assert!(error.is_terminal(), "wedged in a non-terminal error");
+                assert_eq!(back.next_request(), Err(error), "wedged ring forgot");
+                assert_eq!(back.final_check_for_requests(), Err(error));
+                assert_eq!(
+                    back.push_response(&ScenarioResponse { id: 0, status: 0 }),
+                    Err(error)
+                );
+            }
+            None => {
+                if let Err(e) = result {
+                    assert!(!e.is_terminal(), "terminal error {e:?} not recorded");
+                }
+                assert!(
+                    back.pending_responses() <= size,
+                    "more requests taken than slots"
+                );
+            }
+        }
+    }
+    (taken, back.error())
+}
+
 fn store(mem: &xen_hal::SharedMemory, offset: usize, value: u32) -> Result<(), RingError> {
     mem.store_u32(offset, value, Ordering::Release)
         .map_err(RingError::from)
@@ -291,5 +390,24 @@ mod tests {
                 req_prod: 0xA5AA_AADD,
             })
         );
+    }
+
+    #[test]
+    fn hostile_frontend_overflow_wedges_the_backend() {
+        // Order 0, start 0; the frontend publishes req_prod = 129 on a 128-entry ring (24-byte
+        // entries), the backend tries to consume: RING_REQUEST_PROD_OVERFLOW.
+        let data = [0, 0, 0, 0, 0, 0, 129, 0, 0, 0, 3, 5];
+        let (taken, error) = back_requests(&data);
+        assert_eq!(taken, 0);
+        assert_eq!(
+            error,
+            Some(RingError::RequestProducerOverflow {
+                req_prod: 129,
+                rsp_prod_pvt: 0
+            })
+        );
+        // 128 is a legal ring-full: all taken, no error.
+        let (taken, error) = back_requests(&[0, 0, 0, 0, 0, 0, 128, 0, 0, 0, 3, 5]);
+        assert_eq!((taken, error), (128, None));
     }
 }

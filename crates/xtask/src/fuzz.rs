@@ -39,8 +39,21 @@ const RUSTFLAGS: &[&str] = &[
     "-Coverflow-checks",
 ];
 
-/// The host triple the targets are built for (explicit, so build scripts are not instrumented).
-const TRIPLE: &str = "x86_64-unknown-linux-gnu";
+/// The host triple the targets are built for, named explicitly so that build scripts are not
+/// instrumented (cargo applies RUSTFLAGS to build scripts only without `--target`).
+fn host_triple() -> String {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    Command::new(rustc)
+        .arg("-vV")
+        .output()
+        .ok()
+        .and_then(|out| {
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .find_map(|line| line.strip_prefix("host: ").map(str::to_owned))
+        })
+        .unwrap_or_else(|| "x86_64-unknown-linux-gnu".into())
+}
 
 const USAGE: &str = "usage: cargo xtask fuzz                      build every target
        cargo xtask fuzz run SECONDS [TARGET...]  build, then run each target for SECONDS";
@@ -170,14 +183,9 @@ fn build() -> Result<Vec<String>, String> {
     let mut command = Command::new(cargo);
     command
         .current_dir(fuzz_dir())
-        .args([
-            "build",
-            "--release",
-            "--bins",
-            "--target",
-            TRIPLE,
-            "--target-dir",
-        ])
+        .args(["build", "--release", "--bins", "--target"])
+        .arg(host_triple())
+        .arg("--target-dir")
         .arg(target_dir())
         .env("RUSTFLAGS", RUSTFLAGS.join(" "))
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -201,7 +209,10 @@ fn build() -> Result<Vec<String>, String> {
 }
 
 fn binary(target: &str) -> PathBuf {
-    target_dir().join(TRIPLE).join("release").join(target)
+    target_dir()
+        .join(host_triple())
+        .join("release")
+        .join(target)
 }
 
 fn ensure_dir(path: &Path) -> Result<(), String> {
