@@ -267,3 +267,57 @@ fn wine_smoke_test_reports_a_failing_driver_entry() {
     assert!(error.contains("DriverEntry ran"), "{error}");
     println!("Wine smoke load of the failing fixture: reported as failed, as it must be: {error}");
 }
+
+#[test]
+#[ignore = "needs `cargo xtask dist` output; `cargo xtask test` runs it"]
+fn a_panic_in_a_driver_bugchecks_with_the_rust_code() {
+    let fixture = env_path("XEN_WIN_PV_FIXTURE_DIR").join("wine-fixture-driver.sys");
+    let prefix = wine::WinePrefix::create(&work_dir("wine-prefix-panic")).unwrap();
+    let log = work_dir("wine-fixture-panic-wine.log");
+    // The service name ending in "panic" makes the fixture panic in DriverEntry.
+    let expected = "wine-fixture-driver: ERROR: DriverEntry: panicking on purpose";
+    let error = prefix
+        .smoke_load("fixturepanic", &fixture, expected, &log)
+        .expect_err("a panicking driver must not run");
+    assert!(error.contains("did not reach RUNNING"), "{error}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let panic_line = text
+        .lines()
+        .find(|l| l.contains("wine-fixture-driver: ERROR: panic at "))
+        .unwrap_or_else(|| panic!("no panic line in {}", log.display()));
+    // "panic at <file>:<line>:<column>: <message>", all on one line.
+    let (location, message) = panic_line
+        .split_once("panic at ")
+        .and_then(|(_, rest)| rest.split_once(": "))
+        .unwrap_or_else(|| panic!("malformed panic line: {panic_line}"));
+    assert_eq!(message.trim(), "fixture panic");
+    let mut parts = location.rsplitn(3, ':');
+    let column: usize = parts.next().unwrap().parse().unwrap();
+    let line: usize = parts.next().unwrap().parse().unwrap();
+    assert!(
+        parts
+            .next()
+            .unwrap()
+            .ends_with("wine-fixture-driver/src/main.rs"),
+        "{location}"
+    );
+    // Wine's KeBugCheckEx prints code and parameters in hex on the err channel:
+    // 0x52555354 ("RUST"), then source line and column.
+    let bugcheck = text
+        .lines()
+        .find(|l| l.contains(":KeBugCheckEx "))
+        .unwrap_or_else(|| panic!("no KeBugCheckEx in {}", log.display()));
+    let words: Vec<String> = bugcheck
+        .split_whitespace()
+        .skip(1)
+        .take(3)
+        .map(str::to_string)
+        .collect();
+    let expected = vec![
+        "52555354".to_string(),
+        format!("{line:x}"),
+        format!("{column:x}"),
+    ];
+    assert_eq!(words, expected, "{bugcheck}");
+    println!("panic handler: {}; {}", panic_line.trim(), bugcheck.trim());
+}

@@ -18,11 +18,12 @@ static _fltused: i32 = 0;
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    crate::error!("panic: {}", info);
     let (line, column, file) = match info.location() {
         Some(location) => (location.line(), location.column(), location.file()),
         None => (0, 0, ""),
     };
+    // One line, so that it reads well in the debugger and on Xen's console.
+    crate::error!("panic at {}:{}:{}: {}", file, line, column, info.message());
     // SAFETY: KeBugCheckEx may be called at any IRQL and never returns.
     unsafe {
         crate::wdm::KeBugCheckEx(

@@ -1,5 +1,10 @@
-//! Test fixture driver (never shipped): DriverEntry logs a line and returns
-//! `STATUS_UNSUCCESSFUL`, so the Wine smoke test must report the load as failed.
+//! Test fixture driver (never shipped). DriverEntry logs a line and then, depending on the
+//! service name it was registered under (the last component of its registry path):
+//! - a name ending in `panic`: panics, so nt-kernel's panic handler must bugcheck with
+//!   `0x52555354` ("RUST");
+//! - any other name: returns `STATUS_UNSUCCESSFUL`.
+//!
+//! Either way the Wine smoke test must report the load as failed.
 #![cfg_attr(target_os = "windows", no_std, no_main)]
 
 #[cfg(target_os = "windows")]
@@ -9,13 +14,38 @@ mod driver {
 
     static DRIVER_NAME: &str = "wine-fixture-driver";
 
-    /// Fails on purpose.
+    /// Whether the registry path's last component ends in `panic` (ASCII, any case).
+    fn service_wants_panic(registry_path: *const UNICODE_STRING) -> bool {
+        if registry_path.is_null() {
+            return false;
+        }
+        // SAFETY: the I/O manager passes a valid UNICODE_STRING to DriverEntry.
+        let path = unsafe { &*registry_path };
+        if path.Buffer.is_null() {
+            return false;
+        }
+        let len = usize::from(path.Length / 2);
+        // SAFETY: `Buffer` holds `Length` bytes of UTF-16.
+        let units = unsafe { core::slice::from_raw_parts(path.Buffer, len) };
+        let suffix = b"panic".map(u16::from);
+        units.len() >= suffix.len()
+            && units[units.len() - suffix.len()..]
+                .iter()
+                .zip(suffix)
+                .all(|(&unit, want)| unit | 0x20 == want)
+    }
+
+    /// Fails on purpose, by status or by panic.
     #[no_mangle]
     extern "system" fn DriverEntry(
         _driver: *mut DRIVER_OBJECT,
-        _registry_path: *mut UNICODE_STRING,
+        registry_path: *mut UNICODE_STRING,
     ) -> NTSTATUS {
         nt_kernel::log::set_driver_name(&DRIVER_NAME);
+        if service_wants_panic(registry_path) {
+            nt_kernel::error!("DriverEntry: panicking on purpose");
+            panic!("fixture panic");
+        }
         nt_kernel::error!("DriverEntry: failing on purpose");
         STATUS_UNSUCCESSFUL
     }
