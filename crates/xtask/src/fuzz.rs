@@ -1,13 +1,17 @@
 //! `cargo xtask fuzz`: builds (and optionally runs) the libFuzzer targets in `fuzz/`.
 //!
 //! The targets are built the way cargo-fuzz builds them, without cargo-fuzz and without a
-//! nightly compiler: `-Cpasses=sancov-module` with libFuzzer's coverage options (inline 8-bit
+//! nightly toolchain: `-Cpasses=sancov-module` with libFuzzer's coverage options (inline 8-bit
 //! counters, PC table, compare tracing, stack depth), `--cfg fuzzing`, debug assertions and
 //! overflow checks, for an explicit `--target` so that build scripts stay uninstrumented.
-//! AddressSanitizer needs `-Zsanitizer=address` and a sanitizer runtime that neither the stable
-//! toolchain nor Debian's rustc ships, so the targets run without it; the code they exercise
-//! is safe Rust (the portable crates forbid `unsafe`), whose bounds checks and overflow checks
-//! turn memory errors into panics, which libFuzzer reports as crashes.
+//!
+//! AddressSanitizer (cargo-fuzz's default) needs the unstable `-Zsanitizer=address`, which the
+//! stable compiler accepts with `RUSTC_BOOTSTRAP=1`, and the sanitizer runtime
+//! `librustc-*_rt.asan.a`, which rustup's standard library ships but Debian's rustc does not.
+//! So ASan is used when the compiler's sysroot has the runtime and left out (with a message)
+//! otherwise; `XTASK_FUZZ_SANITIZER=none` leaves it out on purpose. Without it, the portable
+//! crates (which forbid `unsafe`) still turn memory errors into panics; ASan adds checking of
+//! the `unsafe` accessors of `xen-hal`'s shared memory that the targets go through.
 //!
 //! `libfuzzer-sys` compiles libFuzzer from C++ source, so a C++ compiler is needed; if none is
 //! found, `g++` is installed with apt-get. Nothing else is installed.
@@ -176,25 +180,79 @@ fn ensure_cxx() -> Result<(), String> {
 }
 
 /// Builds every target; returns their names.
+/// Whether the compiler's sysroot holds the AddressSanitizer runtime for `triple`.
+fn has_asan_runtime(triple: &str) -> bool {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let Ok(out) = Command::new(rustc).args(["--print", "sysroot"]).output() else {
+        return false;
+    };
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let lib = sysroot.join("lib/rustlib").join(triple).join("lib");
+    std::fs::read_dir(lib).is_ok_and(|entries| {
+        entries.flatten().any(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("librustc-") && name.ends_with("_rt.asan.a")
+        })
+    })
+}
+
+/// Whether to build with AddressSanitizer (see the module documentation).
+fn use_asan(triple: &str) -> Result<bool, String> {
+    match std::env::var("XTASK_FUZZ_SANITIZER").as_deref() {
+        Ok("none") => Ok(false),
+        Ok("address") => {
+            if has_asan_runtime(triple) {
+                Ok(true)
+            } else {
+                Err("XTASK_FUZZ_SANITIZER=address, but the compiler ships no ASan runtime".into())
+            }
+        }
+        Ok(other) => Err(format!(
+            "XTASK_FUZZ_SANITIZER must be `address` or `none`, not `{other}`"
+        )),
+        Err(_) => {
+            let asan = has_asan_runtime(triple);
+            if !asan {
+                println!(
+                    "fuzz: the compiler's sysroot has no AddressSanitizer runtime: fuzzing without ASan"
+                );
+            }
+            Ok(asan)
+        }
+    }
+}
+
 fn build() -> Result<Vec<String>, String> {
     let targets = targets()?;
     ensure_cxx()?;
+    let triple = host_triple();
+    let asan = use_asan(&triple)?;
+    let mut rustflags = RUSTFLAGS.join(" ");
+    if asan {
+        rustflags.push_str(" -Zsanitizer=address");
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
         .current_dir(fuzz_dir())
         .args(["build", "--release", "--bins", "--target"])
-        .arg(host_triple())
+        .arg(&triple)
         .arg("--target-dir")
         .arg(target_dir())
-        .env("RUSTFLAGS", RUSTFLAGS.join(" "))
+        .env("RUSTFLAGS", rustflags)
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("RUSTC_WRAPPER");
     let started = Instant::now();
+    if asan {
+        // The unstable sanitizer flag on the stable compiler, as cargo-fuzz needs nightly for.
+        command.env("RUSTC_BOOTSTRAP", "1");
+    }
     exec(&mut command)?;
     println!(
-        "fuzz: build of {} took {} s",
+        "fuzz: build of {} ({}) took {} s",
         targets.join(", "),
+        if asan { "with ASan" } else { "without ASan" },
         started.elapsed().as_secs()
     );
     for target in &targets {
