@@ -15,6 +15,24 @@
 //!
 //! [`ids::IdTable`] keeps the shadow of every in-flight request under a small id, so responses
 //! with bad ids are typed errors and in-flight requests can be replayed after resume.
+//!
+//! ```
+//! use xen_hal::fake::HeapPages;
+//! use xen_ring::{BackRing, FrontRing};
+//!
+//! let pages = HeapPages::new(1).unwrap();
+//! let mut front: FrontRing<[u64; 14], [u64; 2]> = FrontRing::init(pages.memory()).unwrap();
+//! let mut back: BackRing<[u64; 14], [u64; 2]> = BackRing::attach(pages.memory()).unwrap();
+//! assert_eq!(front.size(), 32); // 112-byte entries: 36 fit in a page, rounded down
+//!
+//! front.push_request(&[7; 14]).unwrap();
+//! assert!(front.push_requests_and_check_notify().unwrap()); // the backend asked at init
+//! let request = back.next_request().unwrap().unwrap();
+//! back.push_response(&[request[0], 0]).unwrap();
+//! assert!(back.push_responses_and_check_notify().unwrap());
+//! assert_eq!(front.next_response().unwrap(), Some([7, 0]));
+//! assert!(!front.final_check_for_responses().unwrap());
+//! ```
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
