@@ -28,6 +28,8 @@ pub struct SmokeReport {
     pub start_seconds: f64,
     /// Whether the service reached STOPPED after `sc stop`.
     pub stopped: bool,
+    /// The first line containing `DriverUnload` after the stop, if one appeared.
+    pub unload_line: Option<String>,
 }
 
 impl WinePrefix {
@@ -193,11 +195,25 @@ impl WinePrefix {
                 stop_text.trim()
             ));
         }
+        // DriverUnload runs as the service stops; give the log a moment to catch up.
+        let mut unload_line = None;
+        for _ in 0..10 {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            unload_line = text
+                .lines()
+                .find(|l| l.contains("DriverUnload"))
+                .map(str::to_string);
+            if unload_line.is_some() {
+                break;
+            }
+            std::thread::sleep(POLL);
+        }
         let _ = self.sc(&["delete", service]);
         Ok(SmokeReport {
             driver_entry_line,
             start_seconds,
             stopped,
+            unload_line,
         })
     }
 }

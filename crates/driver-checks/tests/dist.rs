@@ -236,10 +236,15 @@ fn wine_smoke_loads_every_wdm_driver() {
         let expected = format!("{driver}: INFO: DriverEntry");
         match prefix.smoke_load(&driver, &path, &expected, &log) {
             Ok(report) => {
+                // Every WDM driver logs "DriverUnload" from its unload routine.
+                let Some(unload) = report.unload_line else {
+                    panic!("{driver}.sys stopped but its DriverUnload line never appeared");
+                };
                 println!(
-                    "Wine smoke load {driver}.sys: RUNNING after {:.1} s, stopped cleanly; saw `{}`",
+                    "Wine smoke load {driver}.sys: RUNNING after {:.1} s, stopped cleanly; saw `{}` and `{}`",
                     report.start_seconds,
-                    report.driver_entry_line.trim()
+                    report.driver_entry_line.trim(),
+                    unload.trim()
                 );
                 loaded += 1;
             }
