@@ -1,0 +1,37 @@
+//! Xen platform support shared by the Windows bus driver (xenpci) and the testbed guest: boot
+//! switches, the emulated-device unplug (decision and I/O-port protocol), platform bring-up on
+//! the Xen platform PCI device, and shutdown control.
+//!
+//! Everything here is OS-independent: the OS is reached through `xen-hal`'s traits
+//! ([`xen_hal::Hypervisor`], [`xen_hal::PhysicalMapper`], [`xen_hal::PortIo`],
+//! [`xen_hal::Clock`]) and xenstore through `xenstore`'s client. Nothing here logs: results and
+//! errors carry everything a log line needs (`Display`), and the drivers print them with their
+//! own logger (nt-kernel's, which writes `DbgPrintEx` and Xen's debug port 0xE9 in one place).
+//!
+//! - [`options`]: the `SystemStartOptions` registry value (`NOGPLPV`, `GPLPV`, `SAFEBOOT:*`).
+//! - [`unplug`]: whether to unplug emulated disks and NICs, and the port 0x10/0x12 protocol.
+//! - [`bringup`]: shared_info and grant frames in the platform BAR, event channels, callback
+//!   IRQ, xenstore ring, the `device` watch.
+//! - [`shutdown`]: `control/shutdown` requests and `control/feature-*`.
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+extern crate alloc;
+
+pub mod bringup;
+pub mod options;
+pub mod shutdown;
+pub mod unplug;
+
+pub use bringup::{
+    check_version, watch_devices, BringUpError, CallbackVia, Platform, PlatformConfig,
+    PlatformResources, PlatformStoreError, StoreRing, DEVICE_WATCH_PATH, DEVICE_WATCH_TOKEN,
+    MIN_XEN_VERSION,
+};
+pub use options::{SafeBoot, StartOptions};
+pub use shutdown::{ShutdownError, ShutdownRequest, Supported};
+pub use unplug::{
+    decide_and_unplug, KeepReason, ProtocolError, UnplugDecision, UnplugFacts, UnplugMask,
+    UnplugOutcome, UnplugReport, Verdict,
+};
