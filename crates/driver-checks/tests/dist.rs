@@ -267,6 +267,13 @@ fn wine_smoke_test_reports_a_failing_driver_entry() {
     let error = prefix
         .smoke_load("fixture", &fixture, expected, &log)
         .expect_err("a driver whose DriverEntry fails must not pass the smoke test");
+    // The global allocator over non-paged pool worked inside Wine's ntoskrnl (0+1+...+999).
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("wine-fixture-driver: ERROR: allocator: 1000 values, sum 499500, 4096-aligned page true"),
+        "allocator line missing or wrong in {}",
+        log.display()
+    );
     // DriverEntry ran (its line was seen), and the failure is the service not running.
     assert!(error.contains("did not reach RUNNING"), "{error}");
     assert!(error.contains("DriverEntry ran"), "{error}");

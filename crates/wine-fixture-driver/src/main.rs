@@ -4,11 +4,19 @@
 //!   `0x52555354` ("RUST");
 //! - any other name: returns `STATUS_UNSUCCESSFUL`.
 //!
-//! Either way the Wine smoke test must report the load as failed.
+//! Either way the Wine smoke test must report the load as failed. Before failing, it exercises
+//! the global allocator over non-paged pool (a growing `Vec` and an over-aligned `Box`) and
+//! logs the result.
 #![cfg_attr(target_os = "windows", no_std, no_main)]
 
 #[cfg(target_os = "windows")]
+extern crate alloc;
+
+#[cfg(target_os = "windows")]
 mod driver {
+    use alloc::boxed::Box;
+    use alloc::vec::Vec;
+
     use nt_kernel::ntdef::{NTSTATUS, STATUS_UNSUCCESSFUL, UNICODE_STRING};
     use nt_kernel::wdm::DRIVER_OBJECT;
 
@@ -35,6 +43,24 @@ mod driver {
                 .all(|(&unit, want)| unit | 0x20 == want)
     }
 
+    /// A 4 KiB-aligned page, to take the allocator's over-alignment path.
+    #[repr(C, align(4096))]
+    struct Page([u8; 4096]);
+
+    /// Allocates, fills and checks a few blocks; returns a summary for the log.
+    fn exercise_allocator() -> Option<(usize, u64, bool)> {
+        let mut numbers: Vec<u64> = Vec::new();
+        for i in 0..1000u64 {
+            numbers.try_reserve(1).ok()?;
+            numbers.push(i);
+        }
+        let sum = numbers.iter().sum();
+        let page = Box::new(Page([0xA5; 4096]));
+        let aligned =
+            (core::ptr::from_ref(&*page) as usize) % 4096 == 0 && page.0.iter().all(|&b| b == 0xA5);
+        Some((numbers.len(), sum, aligned))
+    }
+
     /// Fails on purpose, by status or by panic.
     #[no_mangle]
     extern "system" fn DriverEntry(
@@ -42,6 +68,14 @@ mod driver {
         registry_path: *mut UNICODE_STRING,
     ) -> NTSTATUS {
         nt_kernel::log::set_driver_name(&DRIVER_NAME);
+        match exercise_allocator() {
+            Some((count, sum, aligned)) => {
+                nt_kernel::error!(
+                    "allocator: {count} values, sum {sum}, 4096-aligned page {aligned}"
+                )
+            }
+            None => nt_kernel::error!("allocator: allocation failed"),
+        }
         if service_wants_panic(registry_path) {
             nt_kernel::error!("DriverEntry: panicking on purpose");
             panic!("fixture panic");
