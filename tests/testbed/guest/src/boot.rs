@@ -275,5 +275,5 @@ boot_stack_top:
 /// The entry from `boot64_entry`: `boot_params` is the zero page's physical address.
 #[no_mangle]
 extern "C" fn kernel_main(boot_params: u64) -> ! {
-    crate::main(boot_params)
+    crate::kernel_start(boot_params)
 }

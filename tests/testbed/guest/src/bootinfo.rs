@@ -130,3 +130,47 @@ impl BootInfo {
             .sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_cmdline(text: &[u8]) -> BootInfo {
+        let mut info = BootInfo {
+            cmdline: [0; MAX_CMDLINE],
+            cmdline_len: text.len(),
+            e820: [E820Entry::default(); MAX_E820],
+            e820_len: 2,
+            loader: 0,
+        };
+        info.cmdline[..text.len()].copy_from_slice(text);
+        info.e820[0] = E820Entry {
+            address: 0,
+            size: 0x9fc00,
+            kind: E820_RAM,
+        };
+        info.e820[1] = E820Entry {
+            address: 0xfc00_0000,
+            size: 0x1000,
+            kind: 2,
+        };
+        info
+    }
+
+    #[test]
+    fn arguments_are_found_by_exact_key() {
+        let info = with_cmdline(b"scenario=shutdown  mode=reboot xscenario=no flag");
+        assert_eq!(info.arg("scenario"), Some("shutdown"));
+        assert_eq!(info.arg("mode"), Some("reboot"));
+        assert_eq!(info.arg("flag"), None);
+        assert_eq!(info.arg("missing"), None);
+        assert_eq!(info.ram_bytes(), 0x9fc00);
+    }
+
+    #[test]
+    fn non_utf8_command_line_reads_as_empty() {
+        let info = with_cmdline(b"scenario=\xff");
+        assert_eq!(info.cmdline(), "");
+        assert_eq!(info.arg("scenario"), None);
+    }
+}

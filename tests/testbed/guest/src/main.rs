@@ -3,12 +3,17 @@
 //!
 //! `unsafe` is confined to `platform` (CPU instructions, port I/O, raw memory) and `boot` (the
 //! entry symbol); everything else is safe code over the xen-hal traits.
-#![no_std]
-#![no_main]
+//!
+//! Host tests (`cargo test --target x86_64-unknown-linux-gnu`) cover the plain logic; the boot
+//! code, entry point, allocator and panic handler exist only in the kernel build.
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(test), no_main)]
+#![cfg_attr(test, allow(dead_code))]
 #![deny(unsafe_code)]
 
 extern crate alloc;
 
+#[cfg(not(test))]
 mod boot;
 mod bootinfo;
 mod clock;
@@ -22,12 +27,11 @@ mod pv;
 mod scenarios;
 mod xen;
 
-use core::fmt::Write;
-
 use bootinfo::BootInfo;
 use clock::TscClock;
 use platform::{Lock, Ports};
 
+#[cfg(not(test))]
 #[global_allocator]
 static HEAP: platform::Heap = platform::Heap::new();
 
@@ -41,7 +45,7 @@ static SCENARIO: Lock<([u8; MAX_NAME], usize)> = Lock::new(([0; MAX_NAME], 0));
 const FALLBACK_TSC_HZ: u64 = 1_000_000_000;
 
 /// Called by `boot.rs` in long mode with the physical address of the zero page.
-fn main(boot_params: u64) -> ! {
+fn kernel_start(boot_params: u64) -> ! {
     console::init();
     let boot = BootInfo::read(boot_params);
     let name = boot.arg("scenario").unwrap_or("hello");
@@ -93,8 +97,11 @@ fn main(boot_params: u64) -> ! {
     power::off(power::SHUTDOWN_POWEROFF)
 }
 
+#[cfg(not(test))]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    use core::fmt::Write;
+
     // One line, as the protocol wants: `FAIL <scenario>: panic at <file>:<line>: <message>`.
     let mut console = console::OneLine(console::Console);
     let _ = console.write_str("TESTBED-GUEST: FAIL ");

@@ -2,6 +2,9 @@
 
 use core::alloc::Layout;
 
+#[cfg(test)]
+extern crate std;
+
 use xen_hal::PAGE_SIZE;
 
 const PAGE: u64 = PAGE_SIZE as u64;
@@ -67,27 +70,35 @@ impl FreeFrames {
         }
     }
 
-    /// Adds a page-aligned range, merging it with a neighbour if they touch. Returns `false`
-    /// (and drops the range: a leak, not a corruption) when the table is full or the range is
-    /// not page-aligned.
+    /// Adds a page-aligned range, merging it with every neighbour it touches. Returns `false`
+    /// (and drops the range: a leak, not a corruption) when the table is full, the range is not
+    /// page-aligned, or it overlaps free memory (a double free).
     pub fn add(&mut self, range: FrameRange) -> bool {
         if range.is_empty() || !range.start.is_multiple_of(PAGE) || !range.end.is_multiple_of(PAGE)
         {
             return false;
         }
-        for existing in self.ranges.iter_mut().take(self.len) {
-            if existing.end == range.start {
-                existing.end = range.end;
-                return true;
-            }
-            if range.end == existing.start {
-                existing.start = range.start;
-                return true;
+        if self.ranges[..self.len].iter().any(|r| r.overlaps(&range)) {
+            return false;
+        }
+        let mut merged = range;
+        let mut index = 0;
+        while index < self.len {
+            let existing = self.ranges[index];
+            if existing.end == merged.start || merged.end == existing.start {
+                merged = FrameRange {
+                    start: merged.start.min(existing.start),
+                    end: merged.end.max(existing.end),
+                };
+                self.ranges.copy_within(index + 1..self.len, index);
+                self.len -= 1;
+            } else {
+                index += 1;
             }
         }
         match self.ranges.get_mut(self.len) {
             Some(slot) => {
-                *slot = range;
+                *slot = merged;
                 self.len += 1;
                 true
             }
@@ -233,5 +244,158 @@ impl HeapClasses {
 impl Default for HeapClasses {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+    use std::vec::Vec;
+
+    fn range(start: u64, end: u64) -> FrameRange {
+        FrameRange { start, end }
+    }
+
+    #[test]
+    fn pages_within_rounds_inwards() {
+        assert_eq!(FrameRange::pages_within(1, 8193), range(4096, 8192));
+        assert_eq!(FrameRange::pages_within(4096, 4096), range(4096, 4096));
+        assert!(FrameRange::pages_within(4097, 8191).is_empty());
+        assert_eq!(range(0, 100).clip(10, 50), range(10, 50));
+        assert!(range(0, 100).clip(200, 300).is_empty());
+        assert!(range(0, 10).overlaps(&range(9, 20)));
+        assert!(!range(0, 10).overlaps(&range(10, 20)));
+    }
+
+    #[test]
+    fn free_frames_first_fit_and_merge() {
+        let mut free = FreeFrames::new();
+        assert!(free.add(range(0x10000, 0x12000)));
+        assert!(free.add(range(0x20000, 0x30000)));
+        assert!(
+            !free.add(range(0x1, 0x2000)),
+            "unaligned ranges are refused"
+        );
+        assert_eq!(free.free_bytes(), 0x2000 + 0x10000);
+        // Three pages do not fit in the first range: taken from the second.
+        assert_eq!(free.take(3), Some(range(0x20000, 0x23000)));
+        assert_eq!(free.take(2), Some(range(0x10000, 0x12000)));
+        assert_eq!(free.take(0), None);
+        assert_eq!(free.take(14), None);
+        // Given back, neighbours merge on both sides, so a larger run fits again.
+        assert!(free.add(range(0x1c000, 0x1e000)));
+        assert!(free.add(range(0x20000, 0x23000)));
+        assert!(
+            !free.add(range(0x22000, 0x24000)),
+            "a double free is refused"
+        );
+        assert!(free.add(range(0x1e000, 0x20000)));
+        assert_eq!(free.take(20), Some(range(0x1c000, 0x30000)));
+        assert_eq!(free.free_bytes(), 0);
+        assert_eq!(free.take(usize::MAX), None);
+    }
+
+    #[test]
+    fn free_frames_table_full_is_a_leak_not_a_corruption() {
+        let mut free = FreeFrames::new();
+        for i in 0..MAX_FREE_RANGES as u64 {
+            assert!(free.add(range(i * 0x10000, i * 0x10000 + 0x1000)));
+        }
+        assert!(!free.add(range(0x1000_0000, 0x1000_1000)));
+        assert_eq!(free.free_bytes(), MAX_FREE_RANGES as u64 * 0x1000);
+    }
+
+    /// Page source over fake addresses; links live in a map (the real heap keeps them in RAM).
+    struct Source {
+        free: RefCell<FreeFrames>,
+        taken: RefCell<Vec<FrameRange>>,
+    }
+
+    impl FrameSource for Source {
+        fn take_frames(&self, count: usize) -> Option<FrameRange> {
+            let r = self.free.borrow_mut().take(count)?;
+            self.taken.borrow_mut().push(r);
+            Some(r)
+        }
+        fn give_frames(&self, range: FrameRange) {
+            self.free.borrow_mut().add(range);
+        }
+    }
+
+    thread_local! {
+        static LINKS: RefCell<BTreeMap<u64, u64>> = const { RefCell::new(BTreeMap::new()) };
+    }
+    fn read_link(block: u64) -> u64 {
+        LINKS.with(|l| *l.borrow().get(&block).expect("link of a free block"))
+    }
+    fn write_link(block: u64, next: u64) {
+        LINKS.with(|l| l.borrow_mut().insert(block, next));
+    }
+
+    #[test]
+    fn heap_blocks_are_aligned_disjoint_and_reused() {
+        let source = Source {
+            free: RefCell::new(FreeFrames::new()),
+            taken: RefCell::new(Vec::new()),
+        };
+        source.free.borrow_mut().add(range(0x100000, 0x200000));
+        let mut heap = HeapClasses::new();
+        let mut blocks: Vec<(u64, Layout)> = Vec::new();
+        for (size, align) in [(1, 1), (24, 8), (100, 4), (2048, 2048), (3000, 8), (16, 64)] {
+            let layout = Layout::from_size_align(size, align).unwrap();
+            for _ in 0..3 {
+                let b = heap.alloc(layout, &source, read_link, write_link).unwrap();
+                assert_eq!(b % align as u64, 0, "{layout:?}");
+                blocks.push((b, layout));
+            }
+        }
+        // No two blocks overlap.
+        let mut spans: Vec<(u64, u64)> = blocks
+            .iter()
+            .map(|(b, l)| (*b, *b + l.size().max(1) as u64))
+            .collect();
+        spans.sort();
+        for pair in spans.windows(2) {
+            assert!(pair[0].1 <= pair[1].0, "{pair:?}");
+        }
+        // A freed block of a class is handed out again; a freed large block goes back as pages.
+        let (small, small_layout) = blocks[3];
+        heap.free(small, small_layout, &source, write_link);
+        assert_eq!(
+            heap.alloc(small_layout, &source, read_link, write_link),
+            Some(small)
+        );
+        let before = source.free.borrow().free_bytes();
+        let (large, large_layout) = blocks[12];
+        heap.free(large, large_layout, &source, write_link);
+        assert_eq!(source.free.borrow().free_bytes(), before + 4096);
+        // Alignment above a page is refused, not mis-served.
+        let huge_align = Layout::from_size_align(8192, 8192).unwrap();
+        assert_eq!(heap.alloc(huge_align, &source, read_link, write_link), None);
+    }
+
+    #[test]
+    fn heap_out_of_pages_is_none() {
+        let source = Source {
+            free: RefCell::new(FreeFrames::new()),
+            taken: RefCell::new(Vec::new()),
+        };
+        source.free.borrow_mut().add(range(0x100000, 0x101000));
+        let mut heap = HeapClasses::new();
+        let layout = Layout::from_size_align(2048, 8).unwrap();
+        assert!(heap.alloc(layout, &source, read_link, write_link).is_some());
+        assert!(heap.alloc(layout, &source, read_link, write_link).is_some());
+        assert_eq!(heap.alloc(layout, &source, read_link, write_link), None);
+        assert_eq!(
+            heap.alloc(
+                Layout::from_size_align(5000, 8).unwrap(),
+                &source,
+                read_link,
+                write_link
+            ),
+            None
+        );
     }
 }
