@@ -274,6 +274,12 @@ fn wine_smoke_test_reports_a_failing_driver_entry() {
         "allocator line missing or wrong in {}",
         log.display()
     );
+    // The spin lock guard and the pool buffer worked too.
+    assert!(
+        text.contains("wine-fixture-driver: ERROR: spin lock counter 3, pool buffer true"),
+        "spin lock / pool line missing or wrong in {}",
+        log.display()
+    );
     // DriverEntry ran (its line was seen), and the failure is the service not running.
     assert!(error.contains("did not reach RUNNING"), "{error}");
     assert!(error.contains("DriverEntry ran"), "{error}");

@@ -6,7 +6,7 @@
 //!
 //! Either way the Wine smoke test must report the load as failed. Before failing, it exercises
 //! the global allocator over non-paged pool (a growing `Vec` and an over-aligned `Box`) and
-//! logs the result.
+//! logs the result, and likewise a `SpinLock` and a `PoolBuffer`.
 #![cfg_attr(target_os = "windows", no_std, no_main)]
 
 #[cfg(target_os = "windows")]
@@ -61,6 +61,24 @@ mod driver {
         Some((numbers.len(), sum, aligned))
     }
 
+    /// Takes a spin lock three times and fills a pool buffer; returns (counter, buffer ok).
+    fn exercise_lock_and_pool() -> (u32, bool) {
+        static COUNTER: nt_kernel::sync::SpinLock<u32> = nt_kernel::sync::SpinLock::new(0);
+        for _ in 0..3 {
+            *COUNTER.lock() += 1;
+        }
+        let count = *COUNTER.lock();
+        let pool_ok = match nt_kernel::pool::PoolBuffer::new_zeroed(512) {
+            Ok(mut buffer) => {
+                let zeroed = buffer.as_slice().iter().all(|&b| b == 0);
+                buffer.as_mut_slice().fill(7);
+                zeroed && buffer.as_slice().iter().all(|&b| b == 7)
+            }
+            Err(_) => false,
+        };
+        (count, pool_ok)
+    }
+
     /// Fails on purpose, by status or by panic.
     #[no_mangle]
     extern "system" fn DriverEntry(
@@ -76,6 +94,8 @@ mod driver {
             }
             None => nt_kernel::error!("allocator: allocation failed"),
         }
+        let (count, pool_ok) = exercise_lock_and_pool();
+        nt_kernel::error!("spin lock counter {count}, pool buffer {pool_ok}");
         if service_wants_panic(registry_path) {
             nt_kernel::error!("DriverEntry: panicking on purpose");
             panic!("fixture panic");
