@@ -1,0 +1,290 @@
+//! The binding model (decided) and the PDO answers it needs, as data.
+//!
+//! Decision: **physical miniports on the bus children**, as the XCP-ng drivers do.
+//! - vbd: one PDO per vbd; xenvbd binds to it as a *physical* StorPort miniport (one adapter
+//!   per disk, target 0 LUN 0). StorPort only starts a physical adapter that has resources and
+//!   a bus interface, so the PDO answers:
+//!   - IRP_MN_QUERY_RESOURCE_REQUIREMENTS: one memory page inside the platform device's memory
+//!     BAR (shared) and the platform device's interrupt (level, shared). xenvbd does not use
+//!     the page and its `HwInterrupt` returns FALSE: its work arrives through the event
+//!     channel callback of the child interface. Assigning the platform device's own resources
+//!     keeps the arbiters from looking for new ones.
+//!   - IRP_MN_QUERY_RESOURCES: no boot configuration (the PnP manager assigns from the
+//!     requirements).
+//!   - `GUID_BUS_INTERFACE_STANDARD`: `GetDmaAdapter` delegated to the parent PCI device (the
+//!     platform device can do bus-master DMA, which is what StorPort asks for),
+//!     `Get/SetBusData` (config space) reading and writing nothing.
+//!   - IRP_MN_QUERY_BUS_INFORMATION: `GUID_BUS_TYPE_INTERNAL`, legacy bus type `Internal`
+//!     (StorPort compares it with `HW_INITIALIZATION_DATA.AdapterInterfaceType`, so xenvbd sets
+//!     `Internal`), bus number 0.
+//!   - IRP_MN_READ_CONFIG / IRP_MN_WRITE_CONFIG: `STATUS_NOT_SUPPORTED`.
+//! - vif: one PDO per vif; xennet binds as an NDIS 6 miniport and declares
+//!   `NdisInterfacePNPBus`. NDIS needs no resources; the PDO answers the same bus information
+//!   and bus interface, and no resource requirements.
+//! - vfb, vkbd, console: the null driver xenstub; no resources.
+//! - Every class gets the child interface ([`crate::interface`]) by IRP_MN_QUERY_INTERFACE.
+
+use xen_pv_ids::ChildClass;
+
+/// A GUID in its Windows layout (`Data1`, `Data2`, `Data3`, `Data4`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Guid {
+    /// `Data1`.
+    pub data1: u32,
+    /// `Data2`.
+    pub data2: u16,
+    /// `Data3`.
+    pub data3: u16,
+    /// `Data4`.
+    pub data4: [u8; 8],
+}
+
+impl Guid {
+    /// The GUID's 16 bytes as Windows stores them (little-endian fields).
+    pub fn to_bytes(self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[..4].copy_from_slice(&self.data1.to_le_bytes());
+        b[4..6].copy_from_slice(&self.data2.to_le_bytes());
+        b[6..8].copy_from_slice(&self.data3.to_le_bytes());
+        b[8..].copy_from_slice(&self.data4);
+        b
+    }
+
+    /// The GUID from its 16 stored bytes.
+    pub fn from_bytes(b: [u8; 16]) -> Guid {
+        Guid {
+            data1: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            data2: u16::from_le_bytes([b[4], b[5]]),
+            data3: u16::from_le_bytes([b[6], b[7]]),
+            data4: [b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]],
+        }
+    }
+}
+
+/// `GUID_BUS_TYPE_INTERNAL` {1530EA73-086B-11D1-A09F-00C04FC340B1} (wdmguid.h).
+pub const GUID_BUS_TYPE_INTERNAL: Guid = Guid {
+    data1: 0x1530_ea73,
+    data2: 0x086b,
+    data3: 0x11d1,
+    data4: [0xa0, 0x9f, 0x00, 0xc0, 0x4f, 0xc3, 0x40, 0xb1],
+};
+
+/// `GUID_BUS_INTERFACE_STANDARD` {496B8280-6F25-11D0-BEAF-08002BE2092F} (wdmguid.h).
+pub const GUID_BUS_INTERFACE_STANDARD: Guid = Guid {
+    data1: 0x496b_8280,
+    data2: 0x6f25,
+    data3: 0x11d0,
+    data4: [0xbe, 0xaf, 0x08, 0x00, 0x2b, 0xe2, 0x09, 0x2f],
+};
+
+/// `INTERFACE_TYPE::Internal`.
+pub const INTERFACE_TYPE_INTERNAL: u32 = 0;
+/// `INTERFACE_TYPE::PNPBus` (what xennet declares as its NDIS interface type).
+pub const INTERFACE_TYPE_PNP_BUS: u32 = 15;
+
+/// How a class's driver binds to its PDO.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binding {
+    /// xenvbd, physical StorPort miniport, target 0 LUN 0.
+    StorPortPhysical,
+    /// xennet, NDIS 6 miniport (`NdisInterfacePNPBus`).
+    Ndis6Miniport,
+    /// xenstub, WDM null function driver.
+    NullDriver,
+}
+
+/// The binding of `class`.
+pub fn binding(class: ChildClass) -> Binding {
+    match class {
+        ChildClass::Vbd => Binding::StorPortPhysical,
+        ChildClass::Vif => Binding::Ndis6Miniport,
+        ChildClass::Vfb | ChildClass::Vkbd | ChildClass::Console => Binding::NullDriver,
+    }
+}
+
+/// The platform device's raw (bus-relative) resources the FDO got at start, which the
+/// children's requirements point into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlatformResources {
+    /// Memory BAR start (raw).
+    pub memory_start: u64,
+    /// Memory BAR length.
+    pub memory_length: u64,
+    /// Raw interrupt vector (the line), as in the raw `CmResourceTypeInterrupt`.
+    pub interrupt_vector: u32,
+    /// Level-triggered (PCI INTx) rather than latched.
+    pub level_triggered: bool,
+}
+
+/// A memory requirement (`IO_RESOURCE_DESCRIPTOR`, `CmResourceTypeMemory`, shared).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryRequirement {
+    /// `Length`.
+    pub length: u32,
+    /// `Alignment`.
+    pub alignment: u32,
+    /// `MinimumAddress`.
+    pub minimum: u64,
+    /// `MaximumAddress` (inclusive).
+    pub maximum: u64,
+}
+
+/// An interrupt requirement (`CmResourceTypeInterrupt`, shared).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InterruptRequirement {
+    /// `MinimumVector` = `MaximumVector`.
+    pub vector: u32,
+    /// `CM_RESOURCE_INTERRUPT_LEVEL_SENSITIVE` (else `LATCHED`).
+    pub level_triggered: bool,
+}
+
+/// The resource requirements of a child (IRP_MN_QUERY_RESOURCE_REQUIREMENTS).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResourceRequirements {
+    /// One page of the platform BAR.
+    pub memory: Option<MemoryRequirement>,
+    /// The platform interrupt.
+    pub interrupt: Option<InterruptRequirement>,
+}
+
+impl ResourceRequirements {
+    /// Whether there is nothing to report (the IRP is completed without a list).
+    pub fn is_empty(&self) -> bool {
+        self.memory.is_none() && self.interrupt.is_none()
+    }
+}
+
+/// Page size of the requirement.
+pub const PAGE_SIZE: u32 = 4096;
+
+/// The requirements of `class`; `None` for a vbd if the platform has no BAR page to point at
+/// (then the PDO fails the IRP and the disk does not start: better than a StorPort adapter
+/// that cannot start half-way).
+pub fn resource_requirements(
+    class: ChildClass,
+    platform: &PlatformResources,
+) -> Option<ResourceRequirements> {
+    match binding(class) {
+        Binding::StorPortPhysical => {
+            if platform.memory_length < u64::from(PAGE_SIZE) {
+                return None;
+            }
+            let maximum = platform
+                .memory_start
+                .checked_add(platform.memory_length - 1)?;
+            Some(ResourceRequirements {
+                memory: Some(MemoryRequirement {
+                    length: PAGE_SIZE,
+                    alignment: PAGE_SIZE,
+                    minimum: platform.memory_start,
+                    maximum,
+                }),
+                interrupt: Some(InterruptRequirement {
+                    vector: platform.interrupt_vector,
+                    level_triggered: platform.level_triggered,
+                }),
+            })
+        }
+        Binding::Ndis6Miniport | Binding::NullDriver => Some(ResourceRequirements::default()),
+    }
+}
+
+/// The `PNP_BUS_INFORMATION` of every child.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BusInformation {
+    /// `BusTypeGuid`.
+    pub bus_type: Guid,
+    /// `LegacyBusType` (`INTERFACE_TYPE`).
+    pub legacy_bus_type: u32,
+    /// `BusNumber`.
+    pub bus_number: u32,
+}
+
+/// The bus information all children report.
+pub const BUS_INFORMATION: BusInformation = BusInformation {
+    bus_type: GUID_BUS_TYPE_INTERNAL,
+    legacy_bus_type: INTERFACE_TYPE_INTERNAL,
+    bus_number: 0,
+};
+
+/// What the PDO does with an IRP_MN_QUERY_INTERFACE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InterfaceAnswer {
+    /// Fill in the child interface ([`crate::interface`]) after negotiation.
+    ChildInterface,
+    /// Fill in `BUS_INTERFACE_STANDARD` (DMA from the parent, no config space).
+    BusInterfaceStandard,
+    /// Leave the IRP's status as it is (not ours).
+    NotOurs,
+}
+
+/// The answer for an interface GUID.
+pub fn interface_answer(guid: &Guid) -> InterfaceAnswer {
+    if *guid == crate::interface::GUID_XEN_BUS_CHILD_INTERFACE {
+        InterfaceAnswer::ChildInterface
+    } else if *guid == GUID_BUS_INTERFACE_STANDARD {
+        InterfaceAnswer::BusInterfaceStandard
+    } else {
+        InterfaceAnswer::NotOurs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLATFORM: PlatformResources = PlatformResources {
+        memory_start: 0xf000_0000,
+        memory_length: 0x0100_0000,
+        interrupt_vector: 28,
+        level_triggered: true,
+    };
+
+    #[test]
+    fn disks_get_a_page_and_the_interrupt_nics_nothing() {
+        let r = resource_requirements(ChildClass::Vbd, &PLATFORM).unwrap();
+        let m = r.memory.unwrap();
+        assert_eq!(
+            (m.length, m.minimum, m.maximum),
+            (4096, 0xf000_0000, 0xf0ff_ffff)
+        );
+        assert_eq!(r.interrupt.unwrap().vector, 28);
+        assert!(resource_requirements(ChildClass::Vif, &PLATFORM)
+            .unwrap()
+            .is_empty());
+        assert!(resource_requirements(ChildClass::Console, &PLATFORM)
+            .unwrap()
+            .is_empty());
+        let no_bar = PlatformResources {
+            memory_length: 0,
+            ..PLATFORM
+        };
+        assert_eq!(resource_requirements(ChildClass::Vbd, &no_bar), None);
+        let wrapping = PlatformResources {
+            memory_start: u64::MAX - 10,
+            ..PLATFORM
+        };
+        assert_eq!(resource_requirements(ChildClass::Vbd, &wrapping), None);
+    }
+
+    #[test]
+    fn guids_round_trip_and_interfaces_are_recognised() {
+        let b = GUID_BUS_TYPE_INTERNAL.to_bytes();
+        assert_eq!(&b[..4], &[0x73, 0xea, 0x30, 0x15]);
+        assert_eq!(Guid::from_bytes(b), GUID_BUS_TYPE_INTERNAL);
+        assert_eq!(
+            interface_answer(&GUID_BUS_INTERFACE_STANDARD),
+            InterfaceAnswer::BusInterfaceStandard
+        );
+        assert_eq!(
+            interface_answer(&crate::interface::GUID_XEN_BUS_CHILD_INTERFACE),
+            InterfaceAnswer::ChildInterface
+        );
+        assert_eq!(
+            interface_answer(&GUID_BUS_TYPE_INTERNAL),
+            InterfaceAnswer::NotOurs
+        );
+        assert_eq!(binding(ChildClass::Vbd), Binding::StorPortPhysical);
+        assert_eq!(BUS_INFORMATION.legacy_bus_type, INTERFACE_TYPE_INTERNAL);
+    }
+}

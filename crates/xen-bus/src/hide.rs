@@ -1,0 +1,278 @@
+//! The xenhide list: the PCI devices QEMU emulates for Xen HVM guests that the PV drivers
+//! replace, matched against real PCI hardware-ID strings, and the hide decision.
+//!
+//! xenhide removes a device from the PCI bus's BusRelations only when the platform decided to
+//! unplug that class of device (the same decision xenpci acts on at port 0x10: `NOGPLPV`,
+//! safe mode, a PV stack that cannot start, or a PV disk never seen all keep the emulated
+//! devices). The decision is taken by xen-platform and passed in here as data
+//! ([`UnplugClasses`]); this module does not decide anything of its own.
+//!
+//! Hiding the IDE controller hides the emulated CD-ROM on it too (as GPLPV did); the PV stack
+//! serves `device-type = cdrom` vbds instead.
+
+/// What a hide-list entry is replaced by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmulatedKind {
+    /// An emulated storage controller (replaced by xenvbd).
+    Disk,
+    /// An emulated NIC (replaced by xennet).
+    Nic,
+}
+
+/// One emulated PCI device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HiddenDevice {
+    /// PCI vendor id.
+    pub vendor: u16,
+    /// PCI device id.
+    pub device: u16,
+    /// Disk or NIC.
+    pub kind: EmulatedKind,
+    /// What it is (for the log line).
+    pub name: &'static str,
+}
+
+/// The devices QEMU (qemu-xen, the device model of Xen 4.x HVM guests) emulates that the PV
+/// drivers replace: the IDE controllers of the i440FX machine and every NIC model `xl`'s
+/// `model=` accepts that Windows has an inbox driver for.
+pub const HIDE_LIST: &[HiddenDevice] = &[
+    HiddenDevice {
+        vendor: 0x8086,
+        device: 0x7010,
+        kind: EmulatedKind::Disk,
+        name: "Intel PIIX3 IDE",
+    },
+    HiddenDevice {
+        vendor: 0x8086,
+        device: 0x7111,
+        kind: EmulatedKind::Disk,
+        name: "Intel PIIX4 IDE",
+    },
+    HiddenDevice {
+        vendor: 0x10ec,
+        device: 0x8139,
+        kind: EmulatedKind::Nic,
+        name: "Realtek RTL8139",
+    },
+    HiddenDevice {
+        vendor: 0x8086,
+        device: 0x100e,
+        kind: EmulatedKind::Nic,
+        name: "Intel e1000 (82540EM)",
+    },
+    HiddenDevice {
+        vendor: 0x8086,
+        device: 0x10d3,
+        kind: EmulatedKind::Nic,
+        name: "Intel e1000e (82574L)",
+    },
+    HiddenDevice {
+        vendor: 0x10ec,
+        device: 0x8029,
+        kind: EmulatedKind::Nic,
+        name: "Realtek NE2000 (ne2k_pci)",
+    },
+    HiddenDevice {
+        vendor: 0x1022,
+        device: 0x2000,
+        kind: EmulatedKind::Nic,
+        name: "AMD PCnet (pcnet)",
+    },
+];
+
+fn hex4(s: &[u8]) -> Option<u16> {
+    if s.len() != 4 {
+        return None;
+    }
+    let mut v: u16 = 0;
+    for &c in s {
+        let d = char::from(c).to_digit(16)?;
+        // d < 16 and v < 0x1000 before the shift: no overflow.
+        v = (v << 4) | d as u16;
+    }
+    Some(v)
+}
+
+/// Vendor and device of a PCI hardware or compatible ID (`PCI\VEN_8086&DEV_7010`, with or
+/// without `&SUBSYS_…`, `&REV_…`, `&CC_…` after it; any case). `None` for anything else.
+pub fn parse_pci_id(id: &str) -> Option<(u16, u16)> {
+    let b = id.as_bytes();
+    let prefix = b"PCI\\VEN_";
+    if b.len() < prefix.len() + 4 + 5 + 4 || !b[..prefix.len()].eq_ignore_ascii_case(prefix) {
+        return None;
+    }
+    let rest = &b[prefix.len()..];
+    let vendor = hex4(&rest[..4])?;
+    if !rest[4..9].eq_ignore_ascii_case(b"&DEV_") {
+        return None;
+    }
+    let device = hex4(&rest[9..13])?;
+    match rest.get(13) {
+        None | Some(b'&') => Some((vendor, device)),
+        Some(_) => None,
+    }
+}
+
+/// The hide-list entry a hardware ID names, if any.
+pub fn lookup(id: &str) -> Option<&'static HiddenDevice> {
+    let (vendor, device) = parse_pci_id(id)?;
+    HIDE_LIST
+        .iter()
+        .find(|d| d.vendor == vendor && d.device == device)
+}
+
+/// Which emulated classes the platform unplugs this boot (xen-platform's unplug decision, as
+/// data: the same switches decide both).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UnplugClasses {
+    /// Emulated disks are unplugged (PV disks take over).
+    pub disks: bool,
+    /// Emulated NICs are unplugged (PV NICs take over).
+    pub nics: bool,
+}
+
+/// Whether xenhide removes a PCI device with these hardware IDs from BusRelations: only if one
+/// of its IDs is on the hide list and that class is unplugged this boot.
+pub fn should_hide<'a>(
+    hardware_ids: impl IntoIterator<Item = &'a str>,
+    unplug: UnplugClasses,
+) -> Option<&'static HiddenDevice> {
+    // Bounded by the caller's MULTI_SZ; a device has a handful of IDs.
+    hardware_ids.into_iter().find_map(|id| {
+        let entry = lookup(id)?;
+        let hide = match entry.kind {
+            EmulatedKind::Disk => unplug.disks,
+            EmulatedKind::Nic => unplug.nics,
+        };
+        hide.then_some(entry)
+    })
+}
+
+/// The strings of a UTF-16 MULTI_SZ (as `IoGetDeviceProperty(DevicePropertyHardwareID)`
+/// returns it), decoded one at a time into `buf`; strings that are not ASCII or longer than
+/// `buf` are skipped (no PCI ID is). Stops at the empty string or the end of the data.
+pub fn for_each_ascii_id(multi_sz: &[u16], buf: &mut [u8], mut f: impl FnMut(&str) -> bool) {
+    for s in multi_sz.split(|&c| c == 0) {
+        if s.is_empty() {
+            return;
+        }
+        if s.len() > buf.len() || s.iter().any(|&c| c >= 0x80) {
+            continue;
+        }
+        for (d, &c) in buf.iter_mut().zip(s) {
+            // c < 0x80 (checked above).
+            *d = c as u8;
+        }
+        if let Some(id) = buf
+            .get(..s.len())
+            .and_then(|b| core::str::from_utf8(b).ok())
+        {
+            if f(id) {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    const BOTH: UnplugClasses = UnplugClasses {
+        disks: true,
+        nics: true,
+    };
+
+    // The hardware IDs Windows builds for QEMU's devices in a Xen HVM guest (subsystem
+    // 5853:0001 is what qemu-xen sets for the platform's devices).
+    const PIIX3_IDE: [&str; 6] = [
+        "PCI\\VEN_8086&DEV_7010&SUBSYS_00015853&REV_00",
+        "PCI\\VEN_8086&DEV_7010&SUBSYS_00015853",
+        "PCI\\VEN_8086&DEV_7010&CC_010180",
+        "PCI\\VEN_8086&DEV_7010&CC_0101",
+        "PCI\\VEN_8086&DEV_7010&REV_00",
+        "PCI\\VEN_8086&DEV_7010",
+    ];
+
+    #[test]
+    fn real_hardware_ids_match() {
+        for id in PIIX3_IDE {
+            assert_eq!(lookup(id).map(|d| d.device), Some(0x7010), "{id}");
+        }
+        assert_eq!(
+            lookup("pci\\ven_10ec&dev_8139&subsys_11001af4&rev_20").map(|d| d.kind),
+            Some(EmulatedKind::Nic)
+        );
+        assert_eq!(
+            lookup("PCI\\VEN_8086&DEV_100E&SUBSYS_11001AF4&REV_03").map(|d| d.kind),
+            Some(EmulatedKind::Nic)
+        );
+        assert!(lookup("PCI\\VEN_8086&DEV_7111").is_some());
+        // Not on the list: the platform device, the ISA bridge, a near miss, garbage.
+        assert!(lookup("PCI\\VEN_5853&DEV_0001&SUBSYS_00015853&REV_01").is_none());
+        assert!(lookup("PCI\\VEN_8086&DEV_7000").is_none());
+        assert!(lookup("PCI\\VEN_8086&DEV_70100").is_none());
+        assert!(lookup("PCI\\VEN_8086&DEV_701").is_none());
+        assert!(lookup("PCI\\VEN_8086_DEV_7010").is_none());
+        assert!(lookup("ACPI\\PNP0A03").is_none());
+        assert!(lookup("").is_none());
+        assert!(lookup("PCI\\VEN_80é6&DEV_7010").is_none());
+    }
+
+    #[test]
+    fn hide_decision_follows_the_unplug_decision() {
+        let nic = [
+            "PCI\\VEN_10EC&DEV_8139&SUBSYS_11001AF4&REV_20",
+            "PCI\\VEN_10EC&DEV_8139",
+        ];
+        assert!(should_hide(PIIX3_IDE, BOTH).is_some());
+        assert!(should_hide(nic, BOTH).is_some());
+        let nics_only = UnplugClasses {
+            disks: false,
+            nics: true,
+        };
+        assert!(should_hide(PIIX3_IDE, nics_only).is_none());
+        assert!(should_hide(nic, nics_only).is_some());
+        assert!(should_hide(nic, UnplugClasses::default()).is_none());
+        assert!(should_hide(PIIX3_IDE, UnplugClasses::default()).is_none());
+        assert!(should_hide(["PCI\\VEN_5853&DEV_0001"], BOTH).is_none());
+    }
+
+    #[test]
+    fn multi_sz_walk() {
+        let data: Vec<u16> = "PCI\\VEN_8086&DEV_7010&REV_00\0PCI\\VEN_8086&DEV_7010\0\0junk\0"
+            .encode_utf16()
+            .collect();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 64];
+        for_each_ascii_id(&data, &mut buf, |id| {
+            seen.push(alloc::string::String::from(id));
+            false
+        });
+        assert_eq!(
+            seen,
+            ["PCI\\VEN_8086&DEV_7010&REV_00", "PCI\\VEN_8086&DEV_7010"]
+        );
+        let mut small = [0u8; 8];
+        let mut n = 0;
+        for_each_ascii_id(&data, &mut small, |_| {
+            n += 1;
+            false
+        });
+        assert_eq!(n, 0);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_never_panics(s in "\\PC{0,40}") {
+            let _ = lookup(&s);
+        }
+
+        #[test]
+        fn suffixes_do_not_change_the_match(v in 0u16.., d in 0u16.., suffix in "(&[A-Z_0-9]{0,12})?") {
+            let id = alloc::format!("PCI\\VEN_{v:04X}&DEV_{d:04x}{suffix}");
+            proptest::prop_assert_eq!(parse_pci_id(&id), Some((v, d)));
+        }
+    }
+}

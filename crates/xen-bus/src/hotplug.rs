@@ -1,0 +1,332 @@
+//! The bus's children across scans of xenstore, and the PnP actions each change needs.
+//!
+//! A scan lists `device/<type>/<id>` (xenbus enumeration) and reads each listed device's
+//! backend state. The rules:
+//! - A listed device whose backend is alive (a valid `backend` path and a backend `state`
+//!   other than Closed) becomes a child: [`HotplugAction::Added`] (create the PDO, invalidate
+//!   the bus relations). A listed device whose backend is not there yet is left pending and
+//!   looked at again on the next scan (the toolstack writes the two directories one after the
+//!   other).
+//! - A child that is no longer listed is [`HotplugAction::Removed`]: reported missing from the
+//!   next BusRelations answer (PnP then removes its PDO).
+//! - A child that is still listed but whose backend went away (directory gone, `backend` node
+//!   gone or garbage, or backend state Closed) is [`HotplugAction::SurpriseRemoved`]: also left
+//!   out of BusRelations, so PnP sends IRP_MN_SURPRISE_REMOVAL. It is not added again until its
+//!   listing disappears and comes back (a new device with the same id).
+//!
+//! Children present at the first scan are boot devices; later ones are hot-plugged (which the
+//! capabilities use).
+
+use alloc::vec::Vec;
+
+use xen_hal::DomainId;
+use xenbus::{read_backend, read_state, DeviceRef, Enumeration, Store, XenbusError, XenbusState};
+
+use crate::child::{Child, ChildError};
+
+/// Most children the bus keeps (more listed devices are ignored until some go away).
+pub const MAX_CHILDREN: usize = 256;
+
+/// What the backend of a listed device looks like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendStatus {
+    /// A valid backend in a live state.
+    Alive(XenbusState),
+    /// The backend is Closed.
+    Closed,
+    /// No usable backend: the path, the directory or its state is missing or garbage.
+    Gone,
+}
+
+/// Reads the backend status of `device` (never fails on peer data: garbage is `Gone`). Only a
+/// failing xenstore connection is an error.
+pub fn backend_status<S: Store + ?Sized>(
+    store: &mut S,
+    device: &DeviceRef,
+    own_domid: Option<DomainId>,
+) -> Result<BackendStatus, ChildError> {
+    let backend = match read_backend(store, device, own_domid) {
+        Ok(b) => b,
+        Err(e) if is_connection_error(&e) => return Err(e.into()),
+        Err(_) => return Ok(BackendStatus::Gone),
+    };
+    // The backend's directory itself must exist (read_state reads a missing `state` as
+    // Unknown, which is what a removed directory looks like too).
+    match store.directory(&backend.path) {
+        Ok(_) => {}
+        Err(xenstore::Error::Xs(_)) => return Ok(BackendStatus::Gone),
+        Err(e) => return Err(ChildError::Xenbus(e.into())),
+    }
+    match read_state(store, &backend.path) {
+        Ok(XenbusState::Closed) => Ok(BackendStatus::Closed),
+        Ok(XenbusState::Unknown) => Ok(BackendStatus::Gone),
+        Ok(state) => Ok(BackendStatus::Alive(state)),
+        Err(e) if is_connection_error(&e) => Err(e.into()),
+        Err(_) => Ok(BackendStatus::Gone),
+    }
+}
+
+fn is_connection_error(e: &XenbusError) -> bool {
+    // Errors of the store itself (as opposed to a missing node, an access denial or garbage
+    // values, which describe the device) mean the scan must be retried.
+    matches!(e, XenbusError::Store(err) if !matches!(err, xenstore::Error::Xs(_)))
+}
+
+/// One change the bus driver must act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HotplugAction {
+    /// A new child: create its PDO and invalidate the bus relations.
+    Added(Child),
+    /// A child no longer listed: leave it out of BusRelations (PnP removes it).
+    Removed(Child),
+    /// A listed child whose backend went away: leave it out of BusRelations, so PnP
+    /// surprise-removes it.
+    SurpriseRemoved(Child, BackendStatus),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Entry {
+    child: Child,
+    /// In BusRelations (false once surprise-removed while still listed).
+    present: bool,
+}
+
+/// The bus's children and the result of the last scan.
+#[derive(Clone, Debug, Default)]
+pub struct ChildSet {
+    entries: Vec<Entry>,
+    scans: u64,
+}
+
+impl ChildSet {
+    /// An empty set (before the first scan).
+    pub fn new() -> ChildSet {
+        ChildSet::default()
+    }
+
+    /// The children to report in IRP_MN_QUERY_DEVICE_RELATIONS (BusRelations), sorted by
+    /// type and id.
+    pub fn present(&self) -> impl Iterator<Item = &Child> {
+        self.entries.iter().filter(|e| e.present).map(|e| &e.child)
+    }
+
+    /// Whether `device` is currently reported.
+    pub fn is_present(&self, device: &DeviceRef) -> bool {
+        self.entries
+            .iter()
+            .any(|e| e.present && &e.child.device == device)
+    }
+
+    /// Scans xenstore (`root` is normally `device`) and applies the changes; returns them.
+    pub fn scan<S: Store + ?Sized>(
+        &mut self,
+        store: &mut S,
+        root: &str,
+        own_domid: Option<DomainId>,
+    ) -> Result<Vec<HotplugAction>, ChildError> {
+        let listing = xenbus::enumerate(store, root)?;
+        let mut statuses = Vec::new();
+        statuses
+            .try_reserve(listing.devices.len())
+            .map_err(|_| ChildError::OutOfMemory)?;
+        for device in &listing.devices {
+            let status = if xen_pv_ids::ChildClass::from_xenstore_type(&device.kind).is_some() {
+                backend_status(store, device, own_domid)?
+            } else {
+                BackendStatus::Gone
+            };
+            statuses.push(status);
+        }
+        self.apply(&listing, &statuses)
+    }
+
+    /// Applies one scan result: `statuses[i]` is the backend status of `listing.devices[i]`
+    /// (a pure function of the set and the scan, for tests and for callers that read
+    /// xenstore themselves).
+    pub fn apply(
+        &mut self,
+        listing: &Enumeration,
+        statuses: &[BackendStatus],
+    ) -> Result<Vec<HotplugAction>, ChildError> {
+        let hot_plugged = self.scans > 0;
+        self.scans = self.scans.saturating_add(1);
+        let mut actions = Vec::new();
+        let oom = |_| ChildError::OutOfMemory;
+
+        // Children no longer listed.
+        let mut kept = Vec::new();
+        kept.try_reserve(self.entries.len()).map_err(oom)?;
+        for entry in self.entries.drain(..) {
+            if listing.devices.contains(&entry.child.device) {
+                kept.push(entry);
+            } else if entry.present {
+                actions.try_reserve(1).map_err(oom)?;
+                actions.push(HotplugAction::Removed(entry.child));
+            }
+            // A surprise-removed child that is no longer listed is forgotten silently.
+        }
+        self.entries = kept;
+
+        for (device, status) in listing.devices.iter().zip(statuses.iter().copied()) {
+            let alive = matches!(status, BackendStatus::Alive(_));
+            match self.entries.iter_mut().find(|e| &e.child.device == device) {
+                Some(entry) => {
+                    if entry.present && !alive {
+                        entry.present = false;
+                        actions.try_reserve(1).map_err(oom)?;
+                        actions.push(HotplugAction::SurpriseRemoved(entry.child.clone(), status));
+                    }
+                }
+                None => {
+                    if !alive || self.entries.len() >= MAX_CHILDREN {
+                        continue;
+                    }
+                    let Some(child) = Child::new(device, hot_plugged) else {
+                        continue;
+                    };
+                    self.entries.try_reserve(1).map_err(oom)?;
+                    actions.try_reserve(1).map_err(oom)?;
+                    self.entries.push(Entry {
+                        child: child.clone(),
+                        present: true,
+                    });
+                    actions.push(HotplugAction::Added(child));
+                }
+            }
+        }
+        self.entries
+            .sort_by(|a, b| a.child.device.cmp(&b.child.device));
+        Ok(actions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn dev(kind: &str, id: u32) -> DeviceRef {
+        DeviceRef::new(kind, id).unwrap()
+    }
+
+    fn listing(devices: &[DeviceRef]) -> Enumeration {
+        Enumeration {
+            devices: devices.to_vec(),
+            skipped: vec![],
+        }
+    }
+
+    const ALIVE: BackendStatus = BackendStatus::Alive(XenbusState::InitWait);
+
+    #[test]
+    fn boot_devices_then_hotplug_then_removal() {
+        let mut set = ChildSet::new();
+        let a = set
+            .apply(&listing(&[dev("vbd", 768), dev("vif", 0)]), &[ALIVE, ALIVE])
+            .unwrap();
+        assert_eq!(a.len(), 2);
+        assert!(a
+            .iter()
+            .all(|x| matches!(x, HotplugAction::Added(c) if !c.hot_plugged)));
+        // Unchanged listing: nothing to do.
+        assert!(set
+            .apply(&listing(&[dev("vbd", 768), dev("vif", 0)]), &[ALIVE, ALIVE])
+            .unwrap()
+            .is_empty());
+        let a = set
+            .apply(
+                &listing(&[dev("vbd", 768), dev("vbd", 51712), dev("vif", 0)]),
+                &[ALIVE, ALIVE, ALIVE],
+            )
+            .unwrap();
+        assert!(
+            matches!(&a[..], [HotplugAction::Added(c)] if c.hot_plugged && c.device.id == 51712)
+        );
+        let a = set
+            .apply(&listing(&[dev("vbd", 768), dev("vif", 0)]), &[ALIVE, ALIVE])
+            .unwrap();
+        assert!(matches!(&a[..], [HotplugAction::Removed(c)] if c.device.id == 51712));
+        let ids: Vec<u32> = set.present().map(|c| c.device.id).collect();
+        assert_eq!(ids, [768, 0]);
+    }
+
+    #[test]
+    fn backend_gone_while_listed_is_a_surprise_removal_once() {
+        let mut set = ChildSet::new();
+        set.apply(&listing(&[dev("vbd", 768)]), &[ALIVE]).unwrap();
+        let a = set
+            .apply(&listing(&[dev("vbd", 768)]), &[BackendStatus::Closed])
+            .unwrap();
+        assert!(
+            matches!(&a[..], [HotplugAction::SurpriseRemoved(c, BackendStatus::Closed)] if c.device.id == 768)
+        );
+        assert!(!set.is_present(&dev("vbd", 768)));
+        // Still listed, backend alive again: not re-added while the old listing stays.
+        assert!(set
+            .apply(&listing(&[dev("vbd", 768)]), &[ALIVE])
+            .unwrap()
+            .is_empty());
+        // The listing goes away (no second removal), then comes back: a new child.
+        assert!(set.apply(&listing(&[]), &[]).unwrap().is_empty());
+        let a = set.apply(&listing(&[dev("vbd", 768)]), &[ALIVE]).unwrap();
+        assert!(matches!(&a[..], [HotplugAction::Added(_)]));
+    }
+
+    #[test]
+    fn devices_without_a_live_backend_wait_and_unknown_types_are_ignored() {
+        let mut set = ChildSet::new();
+        let a = set
+            .apply(
+                &listing(&[dev("9pfs", 0), dev("vbd", 768)]),
+                &[ALIVE, BackendStatus::Gone],
+            )
+            .unwrap();
+        assert!(a.is_empty());
+        let a = set
+            .apply(
+                &listing(&[dev("9pfs", 0), dev("vbd", 768)]),
+                &[ALIVE, ALIVE],
+            )
+            .unwrap();
+        assert!(matches!(&a[..], [HotplugAction::Added(c)] if c.device.id == 768));
+    }
+
+    proptest::proptest! {
+        /// Whatever sequence of listings and backend states arrives, the present set is the
+        /// listed devices of handled classes whose backend has been alive since they appeared,
+        /// and Added/Removed/SurpriseRemoved actions balance.
+        #[test]
+        fn present_set_follows_the_rules(
+            rounds in proptest::collection::vec(
+                proptest::collection::vec((0u32..6, 0u8..3), 0..6), 1..12)
+        ) {
+            let mut set = ChildSet::new();
+            let mut reported = alloc::collections::BTreeSet::new();
+            for round in rounds {
+                let mut devices: Vec<DeviceRef> = Vec::new();
+                let mut statuses = Vec::new();
+                for (id, s) in round {
+                    let d = dev(if id % 2 == 0 { "vbd" } else { "vif" }, id);
+                    if devices.contains(&d) { continue; }
+                    devices.push(d);
+                    statuses.push(match s { 0 => ALIVE, 1 => BackendStatus::Closed, _ => BackendStatus::Gone });
+                }
+                for action in set.apply(&listing(&devices), &statuses).unwrap() {
+                    match action {
+                        HotplugAction::Added(c) => proptest::prop_assert!(reported.insert(c.device)),
+                        HotplugAction::Removed(c) | HotplugAction::SurpriseRemoved(c, _) => {
+                            proptest::prop_assert!(reported.remove(&c.device))
+                        }
+                    }
+                }
+                let present: alloc::collections::BTreeSet<_> =
+                    set.present().map(|c| c.device.clone()).collect();
+                proptest::prop_assert_eq!(&present, &reported);
+                for (d, s) in devices.iter().zip(&statuses) {
+                    if present.contains(d) { proptest::prop_assert_eq!(*s, ALIVE); }
+                }
+                for d in &present { proptest::prop_assert!(devices.contains(d)); }
+            }
+        }
+    }
+}
