@@ -4,11 +4,15 @@
 //! xenhide removes a device from the PCI bus's BusRelations only when the platform decided to
 //! unplug that class of device (the same decision xenpci acts on at port 0x10: `NOGPLPV`,
 //! safe mode, a PV stack that cannot start, or a PV disk never seen all keep the emulated
-//! devices). The decision is taken by xen-platform and passed in here as data
-//! ([`UnplugClasses`]); this module does not decide anything of its own.
+//! devices). The decision is xen-platform's [`UnplugDecision::decide`]; this module only maps
+//! its verdicts to device classes ([`UnplugClasses::from_decision`], [`hide_classes`]). Hiding
+//! follows the verdict even when the port write itself failed: hiding is the fallback for a
+//! device model that does not implement the unplug protocol.
 //!
 //! Hiding the IDE controller hides the emulated CD-ROM on it too (as GPLPV did); the PV stack
 //! serves `device-type = cdrom` vbds instead.
+
+use xen_platform::unplug::{UnplugDecision, UnplugFacts, Verdict};
 
 /// What a hide-list entry is replaced by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,6 +135,21 @@ pub struct UnplugClasses {
     pub nics: bool,
 }
 
+impl UnplugClasses {
+    /// The classes xen-platform's decision unplugs.
+    pub fn from_decision(decision: &UnplugDecision) -> UnplugClasses {
+        UnplugClasses {
+            disks: decision.disks == Verdict::Unplug,
+            nics: decision.nics == Verdict::Unplug,
+        }
+    }
+}
+
+/// The classes to hide for these facts: xen-platform's unplug decision, nothing else.
+pub fn hide_classes(facts: &UnplugFacts) -> UnplugClasses {
+    UnplugClasses::from_decision(&UnplugDecision::decide(facts))
+}
+
 /// Whether xenhide removes a PCI device with these hardware IDs from BusRelations: only if one
 /// of its IDs is on the hide list and that class is unplugged this boot.
 pub fn should_hide<'a>(
@@ -237,6 +256,73 @@ mod tests {
         assert!(should_hide(nic, UnplugClasses::default()).is_none());
         assert!(should_hide(PIIX3_IDE, UnplugClasses::default()).is_none());
         assert!(should_hide(["PCI\\VEN_5853&DEV_0001"], BOTH).is_none());
+    }
+
+    #[test]
+    fn hide_classes_are_the_unplug_decision() {
+        use xen_platform::options::StartOptions;
+        let ready = UnplugFacts {
+            options: StartOptions::parse(" NOEXECUTE=OPTIN  FASTDETECT"),
+            platform_ready: true,
+            pv_disk_installed: true,
+            pv_disk_seen: true,
+            pv_net_installed: true,
+        };
+        assert_eq!(hide_classes(&ready), BOTH);
+        let off = UnplugFacts {
+            options: StartOptions::parse(" NOEXECUTE=OPTIN  FASTDETECT NOGPLPV"),
+            ..ready
+        };
+        assert_eq!(hide_classes(&off), UnplugClasses::default());
+        let safe = UnplugFacts {
+            options: StartOptions::parse(" SAFEBOOT:MINIMAL"),
+            ..ready
+        };
+        assert_eq!(hide_classes(&safe), UnplugClasses::default());
+        let not_ready = UnplugFacts {
+            platform_ready: false,
+            ..ready
+        };
+        assert_eq!(hide_classes(&not_ready), UnplugClasses::default());
+        // The boot disk stays reachable: no PV disk seen before → the IDE controller stays.
+        let first_boot = UnplugFacts {
+            pv_disk_seen: false,
+            ..ready
+        };
+        assert_eq!(
+            hide_classes(&first_boot),
+            UnplugClasses {
+                disks: false,
+                nics: true
+            }
+        );
+        assert!(should_hide(PIIX3_IDE, hide_classes(&first_boot)).is_none());
+        // Every combination agrees with the platform's verdicts.
+        for bits in 0u8..32 {
+            let facts = UnplugFacts {
+                options: if bits & 1 != 0 {
+                    StartOptions::parse(" NOGPLPV")
+                } else {
+                    StartOptions::default()
+                },
+                platform_ready: bits & 2 != 0,
+                pv_disk_installed: bits & 4 != 0,
+                pv_disk_seen: bits & 8 != 0,
+                pv_net_installed: bits & 16 != 0,
+            };
+            let d = UnplugDecision::decide(&facts);
+            let h = hide_classes(&facts);
+            assert_eq!(
+                h.disks,
+                d.mask()
+                    .contains(xen_platform::unplug::UnplugMask::ALL_IDE_DISKS)
+            );
+            assert_eq!(
+                h.nics,
+                d.mask()
+                    .contains(xen_platform::unplug::UnplugMask::ALL_NICS)
+            );
+        }
     }
 
     #[test]

@@ -332,7 +332,6 @@ pub struct ShutdownServer {
     acknowledged: Option<Acknowledge>,
 }
 
-
 /// What a dispatched IOCTL did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dispatched {
