@@ -13,6 +13,7 @@
 //!   negotiation on both sides and the adapter that serves it over [`interface::BusServices`].
 //! - [`shutdown_ioctl`]: the shutdownmon device interface, IOCTL codes and message codec.
 //! - [`hide`]: the xenhide list of QEMU-emulated PCI devices and the hide decision.
+//! - [`pdo`]: the PnP and power decisions of a child PDO.
 #![no_std]
 // Forbidden everywhere except the one named module that turns the child interface's C context
 // pointer back into the adapter (`interface::thunks`); see the reasons there.
@@ -27,6 +28,7 @@ pub mod child;
 pub mod hide;
 pub mod hotplug;
 pub mod interface;
+pub mod pdo;
 pub mod shutdown_ioctl;
 pub mod wide;
 
