@@ -21,6 +21,7 @@ pub mod layout;
 pub mod log;
 pub mod ndis;
 pub mod ntdef;
+pub mod pnp_bus;
 pub mod pool;
 pub mod remove_lock;
 pub mod storport;
