@@ -27,6 +27,7 @@ pub mod remove_lock;
 pub mod storport;
 pub mod sync;
 pub mod wdm;
+pub mod work_item;
 pub mod xen_debug;
 
 #[cfg(target_os = "windows")]

@@ -1,0 +1,1010 @@
+//! The Windows glue of xenpci.sys: DriverEntry (Xen detection, registry facts, unplug),
+//! AddDevice, the FDO's PnP and power dispatch, platform bring-up at IRP_MN_START_DEVICE, the
+//! interrupt (ISR acknowledges, DPC dispatches event channels), and a work item that handles
+//! xenstore watch events at PASSIVE_LEVEL (`device` → IoInvalidateDeviceRelations,
+//! `control/shutdown` → logged). Decisions live in `xenpci` (lib), `xen-platform` and
+//! `xen-bus`; this file only carries them out.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+use core::mem::size_of;
+use core::ptr::{addr_of, addr_of_mut, null_mut};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
+
+use nt_kernel::irp::*;
+use nt_kernel::ntdef::*;
+use nt_kernel::pool::POOL_TAG;
+use nt_kernel::remove_lock::RemoveLock;
+use nt_kernel::sync::SpinLock;
+use nt_kernel::wdm::*;
+use nt_kernel::work_item::*;
+use nt_kernel::{error, info, trace, warn};
+use xen_hal::{Clock, Instant, OwnedPages, PhysicalMapper};
+use xen_hypercall::arch::x86_64::{detect_xen, HypercallPage};
+use xen_platform::shutdown::{self, ShutdownError, SHUTDOWN_WATCH_TOKEN};
+use xen_platform::{
+    decide_and_unplug, watch_devices, CallbackVia, Platform, PlatformConfig, PlatformResources,
+    Supported, UnplugDecision, DEVICE_WATCH_TOKEN,
+};
+use xenpci::boot::{self, RegistryFacts, XenPresence};
+use xenpci::fdo::{self, FdoAction, FdoState, PnpMinor};
+use xenpci::resources::{self, Resource};
+use xenstore::{Client, RingTransport};
+
+use crate::hal::{self, HypercallRef, NtClock, NtHypervisor, NtMapper, PoolPages, Ports};
+use crate::registry::Key;
+
+static DRIVER_NAME: &str = "xenpci";
+
+/// Build number registered with the unplug protocol: the workspace version as
+/// major << 16 | minor << 8 | patch.
+const BUILD_NUMBER: u32 = {
+    let v = env!("CARGO_PKG_VERSION").as_bytes();
+    // "M.m.p" with single-digit parts, as the workspace versions so far; others give 0.
+    if v.len() == 5 {
+        (((v[0] - b'0') as u32) << 16) | (((v[2] - b'0') as u32) << 8) | ((v[4] - b'0') as u32)
+    } else {
+        0
+    }
+};
+
+/// Xen was found in ring 0 and is new enough (DriverEntry's finding).
+static XEN_USABLE: AtomicBool = AtomicBool::new(false);
+/// The xenvbd service is installed.
+static XENVBD_INSTALLED: AtomicBool = AtomicBool::new(false);
+/// `PvDiskSeen` is recorded.
+static PV_DISK_SEEN: AtomicBool = AtomicBool::new(false);
+/// Copy of the service key path (for `Parameters\PvDiskSeen`), leaked at DriverEntry.
+static SERVICE_KEY: AtomicPtr<UNICODE_STRING> = AtomicPtr::new(null_mut());
+/// The hypercall page, installed at the first start and kept for the driver's lifetime.
+static HYPERCALL_PAGE: AtomicPtr<HypercallPage<PoolPages>> = AtomicPtr::new(null_mut());
+
+/// The xenstore client of the bus driver.
+type Store = Client<RingTransport<NtHypervisor>, NtClock, EventWait>;
+
+/// Waits for the store event (set by the store port's handler in the DPC) up to the deadline.
+struct EventWait {
+    event: *mut KEVENT,
+}
+
+impl xenstore::Wait for EventWait {
+    fn wait(&mut self, deadline: Instant) {
+        let now = NtClock.now();
+        let remaining_ns = deadline.0.saturating_sub(now.0).max(1000);
+        // Relative timeouts are negative, in 100 ns units.
+        let mut timeout: LARGE_INTEGER = -((remaining_ns / 100).min(i64::MAX as u64) as i64);
+        // SAFETY: PASSIVE_LEVEL (xenstore is only used from PnP and the work item); the event
+        // lives in the device extension, which outlives the client.
+        unsafe {
+            KeWaitForSingleObject(
+                self.event.cast(),
+                Executive,
+                KernelMode,
+                FALSE,
+                &mut timeout,
+            )
+        };
+    }
+}
+
+/// Work item bookkeeping (under a spin lock, so "idle" is never signalled while one is queued).
+struct WorkState {
+    queued: bool,
+    pending: u32,
+}
+
+/// What runs while the platform is up.
+struct Running {
+    mapper: NtMapper,
+    platform: Platform<NtHypervisor>,
+    /// Used at PASSIVE_LEVEL only, by one thread at a time (`store_mutex`).
+    store: UnsafeCell<Option<Store>>,
+    /// The `IoConnectInterruptEx` connection (the interrupt object).
+    interrupt: *mut KINTERRUPT,
+}
+
+/// Per-FDO state, in the device extension.
+struct DeviceExtension {
+    pdo: *mut DEVICE_OBJECT,
+    lower: *mut DEVICE_OBJECT,
+    state: AtomicU8,
+    before_query_remove: AtomicU8,
+    remove_lock: RemoveLock,
+    /// The platform while started; read by the ISR, DPC and work item.
+    running: AtomicPtr<Running>,
+    dpc: KDPC,
+    /// Set by the store port's handler; xenstore waits on it.
+    store_event: KEVENT,
+    /// A synchronization event used as a mutex for the xenstore client.
+    store_mutex: KEVENT,
+    /// Signalled when no work item is queued or running.
+    work_idle: KEVENT,
+    work: SpinLock<WorkState>,
+    work_item: *mut IO_WORKITEM,
+}
+
+/// DriverEntry: Xen detection, the unplug (before the emulated storage stack starts: xenpci is
+/// boot start in a group loaded before it), then the dispatch table.
+#[no_mangle]
+extern "system" fn DriverEntry(
+    driver: *mut DRIVER_OBJECT,
+    registry_path: *mut UNICODE_STRING,
+) -> NTSTATUS {
+    nt_kernel::log::set_driver_name(&DRIVER_NAME);
+    info!("DriverEntry: xenpci {}", env!("CARGO_PKG_VERSION"));
+    if driver.is_null() {
+        return STATUS_INVALID_PARAMETER;
+    }
+    remember_service_key(registry_path);
+    early_unplug();
+
+    // SAFETY: the I/O manager passes a valid, writable driver object to DriverEntry.
+    let driver = unsafe { &mut *driver };
+    driver.DriverUnload = Some(driver_unload);
+    driver.MajorFunction[usize::from(IRP_MJ_PNP)] = Some(dispatch_pnp);
+    driver.MajorFunction[usize::from(IRP_MJ_POWER)] = Some(dispatch_power);
+    driver.MajorFunction[usize::from(IRP_MJ_SYSTEM_CONTROL)] = Some(dispatch_forward);
+    // SAFETY: DriverExtension is valid for a driver object handed to DriverEntry.
+    match unsafe { driver.DriverExtension.as_mut() } {
+        Some(extension) => extension.AddDevice = Some(add_device),
+        None => return STATUS_UNSUCCESSFUL,
+    }
+    STATUS_SUCCESS
+}
+
+/// Keeps a copy of the service key path for later registry writes.
+fn remember_service_key(registry_path: *mut UNICODE_STRING) {
+    if registry_path.is_null() {
+        return;
+    }
+    // SAFETY: the I/O manager's registry path is valid during DriverEntry.
+    let path = unsafe { *registry_path };
+    let units = usize::from(path.Length / 2);
+    if path.Buffer.is_null() || units == 0 {
+        return;
+    }
+    let mut copy: Vec<u16> = Vec::new();
+    if copy.try_reserve_exact(units + 1).is_err() {
+        return;
+    }
+    // SAFETY: `Buffer` holds `Length` bytes.
+    copy.extend_from_slice(unsafe { core::slice::from_raw_parts(path.Buffer, units) });
+    copy.push(0);
+    let buffer = copy.leak();
+    let string = Box::new(UNICODE_STRING {
+        Length: path.Length,
+        MaximumLength: path.Length.saturating_add(2),
+        Buffer: buffer.as_mut_ptr(),
+    });
+    SERVICE_KEY.store(Box::into_raw(string), Ordering::Release);
+}
+
+fn service_parameters_key() -> Option<Key> {
+    let key = SERVICE_KEY.load(Ordering::Acquire);
+    // SAFETY: set once in DriverEntry to a leaked, never freed string.
+    let key = unsafe { key.as_ref() }?;
+    Key::open_unicode(key, KEY_READ | KEY_WRITE)?.create_subkey(boot::PARAMETERS_SUBKEY)
+}
+
+/// Decides and carries out the unplug, logging why.
+fn early_unplug() {
+    let kernel_mode = hal::kernel_mode();
+    let cpuid = detect_xen().map(|x| x.version);
+    let presence = XenPresence::from_cpuid(kernel_mode, cpuid);
+    info!("{}", presence);
+    XEN_USABLE.store(presence.usable(), Ordering::Release);
+
+    let options =
+        Key::open(boot::CONTROL_KEY).and_then(|k| k.read_utf16(boot::START_OPTIONS_VALUE));
+    let xenvbd = Key::open(boot::XENVBD_SERVICE_KEY).is_some();
+    let xennet = Key::open(boot::XENNET_SERVICE_KEY).is_some();
+    let seen = service_parameters_key().and_then(|k| k.read_dword(boot::PV_DISK_SEEN_VALUE));
+    XENVBD_INSTALLED.store(xenvbd, Ordering::Release);
+    PV_DISK_SEEN.store(seen.unwrap_or(0) != 0, Ordering::Release);
+    let registry = RegistryFacts {
+        start_options: options.as_deref(),
+        xenvbd_installed: xenvbd,
+        xennet_installed: xennet,
+        pv_disk_seen: seen,
+    };
+    let facts = boot::unplug_facts(presence, &registry);
+    if !presence.usable() {
+        // No port I/O without Xen in ring 0 (Wine, bare metal).
+        info!(
+            "unplug: {}; nothing unplugged",
+            UnplugDecision::decide(&facts)
+        );
+        return;
+    }
+    let outcome = decide_and_unplug(&Ports, &facts, BUILD_NUMBER);
+    match outcome.result {
+        Ok(_) => info!("unplug: {}", outcome),
+        Err(_) => warn!("unplug: {}", outcome),
+    }
+}
+
+unsafe extern "system" fn driver_unload(_driver: *mut DRIVER_OBJECT) {
+    info!("DriverUnload");
+}
+
+/// AddDevice: the FDO on the Xen platform PCI device.
+unsafe extern "system" fn add_device(
+    driver: *mut DRIVER_OBJECT,
+    pdo: *mut DEVICE_OBJECT,
+) -> NTSTATUS {
+    let mut fdo: *mut DEVICE_OBJECT = null_mut();
+    // SAFETY: `driver` is our driver object; `fdo` receives the new device.
+    let status = unsafe {
+        IoCreateDevice(
+            driver,
+            size_of::<DeviceExtension>() as ULONG,
+            null_mut(),
+            FILE_DEVICE_BUS_EXTENDER,
+            FILE_DEVICE_SECURE_OPEN,
+            FALSE,
+            &mut fdo,
+        )
+    };
+    if !NT_SUCCESS(status) || fdo.is_null() {
+        error!("AddDevice: IoCreateDevice failed {:#010x}", status);
+        return status;
+    }
+    // SAFETY: `fdo` was just created.
+    let work_item = unsafe { IoAllocateWorkItem(fdo) };
+    if work_item.is_null() {
+        error!("AddDevice: IoAllocateWorkItem failed");
+        // SAFETY: created above, not attached.
+        unsafe { IoDeleteDevice(fdo) };
+        return STATUS_INSUFFICIENT_RESOURCES;
+    }
+    // SAFETY: both device objects are valid; attaching returns the device we attached to.
+    let lower = unsafe { IoAttachDeviceToDeviceStack(fdo, pdo) };
+    if lower.is_null() {
+        error!("AddDevice: IoAttachDeviceToDeviceStack failed");
+        // SAFETY: allocated above, never queued.
+        unsafe { IoFreeWorkItem(work_item) };
+        // SAFETY: created above, not attached.
+        unsafe { IoDeleteDevice(fdo) };
+        return STATUS_NO_SUCH_DEVICE;
+    }
+    // SAFETY: `fdo` is valid and not yet visible to anyone else (DO_DEVICE_INITIALIZING).
+    let fdo_ref = unsafe { &mut *fdo };
+    let ext = fdo_ref.DeviceExtension.cast::<DeviceExtension>();
+    // SAFETY: IoCreateDevice allocated a suitably aligned extension of the requested size;
+    // the kernel objects are zeroed here and initialised in place below.
+    unsafe {
+        ext.write(DeviceExtension {
+            pdo,
+            lower,
+            state: AtomicU8::new(FdoState::NotStarted as u8),
+            before_query_remove: AtomicU8::new(FdoState::NotStarted as u8),
+            remove_lock: RemoveLock::zeroed(),
+            running: AtomicPtr::new(null_mut()),
+            dpc: core::mem::zeroed(),
+            store_event: core::mem::zeroed(),
+            store_mutex: core::mem::zeroed(),
+            work_idle: core::mem::zeroed(),
+            work: SpinLock::new(WorkState {
+                queued: false,
+                pending: 0,
+            }),
+            work_item,
+        })
+    };
+    // SAFETY: the extension stays at this address until IoDeleteDevice.
+    unsafe { RemoveLock::initialize(addr_of_mut!((*ext).remove_lock), POOL_TAG) };
+    // SAFETY: as above; the DPC's context is the extension.
+    unsafe { KeInitializeDpc(addr_of_mut!((*ext).dpc), Some(dpc_routine), ext.cast()) };
+    // SAFETY: as above.
+    unsafe {
+        KeInitializeEvent(
+            addr_of_mut!((*ext).store_event),
+            SynchronizationEvent,
+            FALSE,
+        )
+    };
+    // SAFETY: as above; signalled = the mutex is free.
+    unsafe { KeInitializeEvent(addr_of_mut!((*ext).store_mutex), SynchronizationEvent, TRUE) };
+    // SAFETY: as above; signalled = no work item pending.
+    unsafe { KeInitializeEvent(addr_of_mut!((*ext).work_idle), NotificationEvent, TRUE) };
+    // SAFETY: `lower` is a valid device object returned by the attach.
+    let lower_flags = unsafe { (*lower).Flags };
+    fdo_ref.Flags |= lower_flags & (DO_POWER_PAGABLE | DO_POWER_INRUSH);
+    if lower_flags & DO_POWER_INRUSH == 0 {
+        fdo_ref.Flags |= DO_POWER_PAGABLE;
+    }
+    fdo_ref.Flags &= !DO_DEVICE_INITIALIZING;
+    info!("AddDevice: attached to the Xen platform PCI device");
+    STATUS_SUCCESS
+}
+
+/// The extension of our FDO.
+///
+/// # Safety
+/// `device` must be the FDO created by `add_device` and not yet deleted.
+unsafe fn extension<'a>(device: *mut DEVICE_OBJECT) -> &'a DeviceExtension {
+    // SAFETY: forwarded caller guarantee; `add_device` initialised the extension.
+    unsafe { &*(*device).DeviceExtension.cast::<DeviceExtension>() }
+}
+
+// ---- PnP --------------------------------------------------------------------------------------
+
+unsafe extern "system" fn signal_completion(
+    _device: *mut DEVICE_OBJECT,
+    _irp: *mut IRP,
+    context: PVOID,
+) -> NTSTATUS {
+    // SAFETY: `context` is the KEVENT of the waiting dispatch routine, which waits for it.
+    unsafe { KeSetEvent(context.cast(), 0, FALSE) };
+    STATUS_MORE_PROCESSING_REQUIRED
+}
+
+/// Sends the IRP down and waits for the lower driver; returns its status (we own the IRP again).
+///
+/// # Safety
+/// PASSIVE_LEVEL, from a dispatch routine that owns `irp`.
+unsafe fn forward_and_wait(lower: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    let mut event = core::mem::MaybeUninit::<KEVENT>::uninit();
+    let event_ptr = event.as_mut_ptr();
+    // SAFETY: writable storage for a KEVENT that lives until the wait ends.
+    unsafe { KeInitializeEvent(event_ptr, NotificationEvent, FALSE) };
+    // SAFETY: the caller owns `irp`.
+    unsafe { IoCopyCurrentIrpStackLocationToNext(irp) };
+    // SAFETY: the event outlives the completion routine (we wait below).
+    unsafe {
+        IoSetCompletionRoutine(
+            irp,
+            Some(signal_completion),
+            event_ptr.cast(),
+            true,
+            true,
+            true,
+        )
+    };
+    // SAFETY: `lower` is the device below us; the IRP is set up for it.
+    let status = unsafe { IoCallDriver(lower, irp) };
+    if status == STATUS_PENDING {
+        // SAFETY: PASSIVE_LEVEL (caller); the event is initialised.
+        unsafe {
+            KeWaitForSingleObject(event_ptr.cast(), Executive, KernelMode, FALSE, null_mut())
+        };
+    }
+    // SAFETY: the completion routine kept the IRP for us.
+    unsafe { (*irp).IoStatus.Status }
+}
+
+/// Passes the IRP down untouched.
+///
+/// # Safety
+/// `ext` is our extension and the caller owns `irp`.
+unsafe fn skip_and_call(ext: &DeviceExtension, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY: the caller owns the IRP.
+    unsafe { IoSkipCurrentIrpStackLocation(irp) };
+    // SAFETY: the attached-to device; the IRP is set up for it.
+    unsafe { IoCallDriver(ext.lower, irp) }
+}
+
+/// Completes `irp` with `status`.
+///
+/// # Safety
+/// The caller owns `irp` and does not touch it afterwards.
+unsafe fn complete(irp: *mut IRP, status: NTSTATUS) -> NTSTATUS {
+    // SAFETY: we own the IRP.
+    unsafe { (*irp).IoStatus.Status = status };
+    // SAFETY: completing an IRP we own, once.
+    unsafe { IoCompleteRequest(irp, IO_NO_INCREMENT) };
+    status
+}
+
+unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY: the PnP manager calls us with our FDO and an IRP we own.
+    let ext = unsafe { extension(device) };
+    let guard = match ext.remove_lock.acquire() {
+        Ok(guard) => guard,
+        // SAFETY: we own the IRP.
+        Err(status) => return unsafe { complete(irp, status) },
+    };
+    // SAFETY: as above.
+    let stack = unsafe { &*IoGetCurrentIrpStackLocation(irp) };
+    let minor_code = stack.MinorFunction;
+    let state = FdoState::from_u8(ext.state.load(Ordering::Acquire));
+    let before = FdoState::from_u8(ext.before_query_remove.load(Ordering::Acquire));
+    let minor = PnpMinor::from_code(minor_code);
+    trace!("PnP minor {:#04x} in {:?}", minor_code, state);
+    match fdo::on_pnp(state, minor, before) {
+        FdoAction::StartLowerThenBringUp => {
+            // SAFETY: PnP IRPs arrive at PASSIVE_LEVEL; we own the IRP.
+            let status = unsafe { forward_and_wait(ext.lower, irp) };
+            if NT_SUCCESS(status) {
+                // SAFETY: `Parameters.StartDevice` is the active member for START_DEVICE.
+                let (raw, translated) = unsafe {
+                    (
+                        stack.Parameters.StartDevice.AllocatedResources,
+                        stack.Parameters.StartDevice.AllocatedResourcesTranslated,
+                    )
+                };
+                start_platform(ext, raw, translated);
+            } else {
+                error!("START_DEVICE: the PCI bus driver failed {:#010x}", status);
+            }
+            let next = fdo::start_completed(state, NT_SUCCESS(status));
+            ext.state.store(next as u8, Ordering::Release);
+            // SAFETY: we own the IRP again.
+            unsafe { complete(irp, status) }
+        }
+        FdoAction::Refuse => {
+            info!(
+                "PnP minor {:#04x} refused (Xen's frames live in the BAR)",
+                minor_code
+            );
+            // SAFETY: we own the IRP; not passed down.
+            unsafe { complete(irp, STATUS_UNSUCCESSFUL) }
+        }
+        FdoAction::SucceedAndForward { next } => {
+            if minor == PnpMinor::QueryRemove {
+                ext.before_query_remove
+                    .store(state as u8, Ordering::Release);
+            }
+            ext.state.store(next as u8, Ordering::Release);
+            // SAFETY: we own the IRP.
+            unsafe { (*irp).IoStatus.Status = STATUS_SUCCESS };
+            // SAFETY: our extension and an IRP we own.
+            unsafe { skip_and_call(ext, irp) }
+        }
+        FdoAction::TearDownAndForward { next } => {
+            stop_platform(ext);
+            ext.state.store(next as u8, Ordering::Release);
+            // SAFETY: we own the IRP.
+            unsafe { (*irp).IoStatus.Status = STATUS_SUCCESS };
+            // SAFETY: our extension and an IRP we own.
+            unsafe { skip_and_call(ext, irp) }
+        }
+        FdoAction::Remove => {
+            ext.state.store(FdoState::Deleted as u8, Ordering::Release);
+            guard.release_and_wait();
+            stop_platform(ext);
+            let lower = ext.lower;
+            let work_item = ext.work_item;
+            // SAFETY: we own the IRP.
+            unsafe { (*irp).IoStatus.Status = STATUS_SUCCESS };
+            // SAFETY: our extension and an IRP we own; not touched afterwards.
+            let status = unsafe { skip_and_call(ext, irp) };
+            // SAFETY: no work item is queued or running (stop_platform waited for idle).
+            unsafe { IoFreeWorkItem(work_item) };
+            // SAFETY: the device we attached to in AddDevice.
+            unsafe { IoDetachDevice(lower) };
+            // SAFETY: our FDO, detached; nothing references the extension after this.
+            unsafe { IoDeleteDevice(device) };
+            info!("REMOVE_DEVICE: detached and deleted");
+            status
+        }
+        FdoAction::Relations => {
+            // SAFETY: `Parameters.QueryDeviceRelations` is the active member.
+            let kind = unsafe { stack.Parameters.QueryDeviceRelations.Type };
+            if kind == BusRelations {
+                // The child PDOs (xen-bus model, `pdo.rs`) are added here once that part is
+                // wired; until then the relations are passed down unchanged.
+                trace!("BusRelations: no child PDOs reported yet");
+            }
+            // SAFETY: our extension and an IRP we own.
+            unsafe { skip_and_call(ext, irp) }
+        }
+        // SAFETY: our extension and an IRP we own.
+        FdoAction::Forward => unsafe { skip_and_call(ext, irp) },
+    }
+}
+
+/// Reads up to 32 partial descriptors of the first full descriptor of `list`.
+///
+/// # Safety
+/// `list` is null or a resource list from IRP_MN_START_DEVICE.
+unsafe fn decode_resources(list: *mut CM_RESOURCE_LIST) -> Vec<Resource> {
+    let mut out = Vec::new();
+    if list.is_null() {
+        return out;
+    }
+    // SAFETY: a valid list (caller); `Count` is read unaligned (packed).
+    let count = unsafe { addr_of!((*list).Count).read_unaligned() };
+    if count == 0 {
+        return out;
+    }
+    // SAFETY: the first full descriptor exists when Count > 0.
+    let partial = unsafe { addr_of!((*list).List[0].PartialResourceList) };
+    // SAFETY: as above.
+    let partial_count = unsafe { addr_of!((*partial).Count).read_unaligned() }.min(32) as usize;
+    if out.try_reserve_exact(partial_count).is_err() {
+        return out;
+    }
+    // SAFETY: the descriptors follow in place.
+    let first =
+        unsafe { addr_of!((*partial).PartialDescriptors) }.cast::<CM_PARTIAL_RESOURCE_DESCRIPTOR>();
+    for index in 0..partial_count {
+        // SAFETY: `index < Count`: inside the list the PnP manager built.
+        let descriptor = unsafe { first.add(index).read_unaligned() };
+        let u = descriptor.u;
+        let kind = descriptor.Type;
+        out.push(if kind == CmResourceTypePort {
+            Resource::Port {
+                start: u.start() as u64,
+                length: u.length(),
+            }
+        } else if kind == CmResourceTypeMemory {
+            Resource::Memory {
+                start: u.start() as u64,
+                length: u.length(),
+            }
+        } else if kind == CmResourceTypeInterrupt {
+            Resource::Interrupt {
+                level: u.interrupt_level(),
+                vector: u.interrupt_vector(),
+            }
+        } else {
+            Resource::Other(kind)
+        });
+    }
+    out
+}
+
+/// `IoConnectInterruptEx` / `IoDisconnectInterruptEx`, looked up at run time: Wine (the smoke
+/// test) lacks them, and a missing import would stop the image from loading at all.
+type ConnectEx = unsafe extern "system" fn(*mut IO_CONNECT_INTERRUPT_PARAMETERS) -> NTSTATUS;
+type DisconnectEx = unsafe extern "system" fn(*mut IO_DISCONNECT_INTERRUPT_PARAMETERS);
+
+fn system_routine(name: &str) -> PVOID {
+    let mut units: Vec<u16> = Vec::new();
+    if units.try_reserve_exact(name.len() + 1).is_err() {
+        return null_mut();
+    }
+    units.extend(name.encode_utf16());
+    units.push(0);
+    let mut string = UNICODE_STRING {
+        Length: (name.len() * 2) as u16,
+        MaximumLength: (name.len() * 2 + 2) as u16,
+        Buffer: units.as_mut_ptr(),
+    };
+    // SAFETY: a valid counted string for the call.
+    unsafe { MmGetSystemRoutineAddress(&mut string) }
+}
+
+/// The hypercall page, installed on first use.
+fn hypercall_page() -> Option<HypercallRef> {
+    let page = HYPERCALL_PAGE.load(Ordering::Acquire);
+    // SAFETY: only ever set to a leaked, live page.
+    if let Some(page) = unsafe { page.as_ref() } {
+        return Some(HypercallRef(page));
+    }
+    let xen = detect_xen()?;
+    let pages = match OwnedPages::new(PoolPages, 1) {
+        Ok(pages) => pages,
+        Err(_) => {
+            error!("no memory for the hypercall page");
+            return None;
+        }
+    };
+    // SAFETY: ring 0 in a Xen HVM guest (XEN_USABLE was checked by the caller); `pages` is one
+    // page of executable non-paged pool whose frame is from MmGetPhysicalAddress.
+    let installed = match unsafe { HypercallPage::install(&xen, pages) } {
+        Ok(page) => page,
+        Err(e) => {
+            error!("installing the hypercall page failed: {:?}", e);
+            return None;
+        }
+    };
+    let page: &'static HypercallPage<PoolPages> = Box::leak(Box::new(installed));
+    HYPERCALL_PAGE.store(core::ptr::from_ref(page).cast_mut(), Ordering::Release);
+    Some(HypercallRef(page))
+}
+
+/// Brings the platform up from the start resources; on failure logs why and leaves the FDO
+/// started without children.
+fn start_platform(
+    ext: &DeviceExtension,
+    raw: *mut CM_RESOURCE_LIST,
+    translated: *mut CM_RESOURCE_LIST,
+) {
+    if !XEN_USABLE.load(Ordering::Acquire) {
+        warn!("START_DEVICE: Xen is not usable here; the platform stays down");
+        return;
+    }
+    // SAFETY: the lists of this START_DEVICE IRP.
+    let raw = unsafe { decode_resources(raw) };
+    // SAFETY: as above.
+    let translated = unsafe { decode_resources(translated) };
+    let selected = match resources::select(&raw, &translated) {
+        Ok(selected) => selected,
+        Err(e) => {
+            error!("START_DEVICE: {}", e);
+            return;
+        }
+    };
+    info!(
+        "platform device: memory {:#x} ({} KiB), ports {:?}, GSI {}",
+        selected.bar_start,
+        selected.bar_length >> 10,
+        selected.port,
+        selected.gsi
+    );
+    let Some(page) = hypercall_page() else {
+        return;
+    };
+    let hv = NtHypervisor(page);
+    let Some(mapper) = NtMapper::new(selected.bar_start, selected.bar_length) else {
+        error!("mapping the platform BAR failed");
+        return;
+    };
+    let resources = PlatformResources {
+        bar_base: mapper.bar_base(),
+        bar_len: selected.bar_length,
+        callback: CallbackVia::Gsi(selected.gsi),
+    };
+    let mut platform = match Platform::bring_up(hv, &mapper, resources, PlatformConfig::default()) {
+        Ok(platform) => platform,
+        Err(e) => {
+            error!("platform bring-up failed: {}", e);
+            return;
+        }
+    };
+    info!(
+        "Xen {}.{}: shared_info at frame {:#x}, {} grant frames, callback {:#x}, xenstore frame {:#x} port {}",
+        platform.version().major,
+        platform.version().minor,
+        resources.bar_base.0,
+        platform.grant_frames().len(),
+        platform.callback_param(),
+        platform.store().pfn.0,
+        platform.store().port.0
+    );
+    let ext_ptr = core::ptr::from_ref(ext) as usize;
+    if let Err(e) = platform.bind_store_handler(store_fired, ext_ptr) {
+        error!("binding the xenstore event channel failed: {}", e);
+        let _ = platform.shut_down();
+        return;
+    }
+    let running = Box::into_raw(Box::new(Running {
+        mapper,
+        platform,
+        store: UnsafeCell::new(None),
+        interrupt: null_mut(),
+    }));
+    ext.running.store(running, Ordering::Release);
+    if !connect_interrupt(ext, running) {
+        stop_platform(ext);
+        return;
+    }
+    connect_store(ext, running);
+}
+
+/// Connects the ISR to the platform device's line-based interrupt.
+fn connect_interrupt(ext: &DeviceExtension, running: *mut Running) -> bool {
+    let routine = system_routine("IoConnectInterruptEx");
+    if routine.is_null() {
+        error!("IoConnectInterruptEx is not available");
+        return false;
+    }
+    // SAFETY: the routine the kernel exports under that name has this signature.
+    let connect: ConnectEx = unsafe { core::mem::transmute::<PVOID, ConnectEx>(routine) };
+    let mut interrupt: *mut KINTERRUPT = null_mut();
+    let mut parameters = IO_CONNECT_INTERRUPT_PARAMETERS {
+        Version: CONNECT_LINE_BASED,
+        LineBased: IO_CONNECT_INTERRUPT_LINE_BASED_PARAMETERS {
+            PhysicalDeviceObject: ext.pdo,
+            InterruptObject: &mut interrupt,
+            ServiceRoutine: Some(isr),
+            ServiceContext: core::ptr::from_ref(ext).cast_mut().cast(),
+            SpinLock: null_mut(),
+            SynchronizeIrql: 0,
+            FloatingSave: FALSE,
+        },
+        _FullySpecifiedTail: [0; 3],
+    };
+    // SAFETY: PASSIVE_LEVEL in START_DEVICE; the parameters live for the call.
+    let status = unsafe { connect(&mut parameters) };
+    if !NT_SUCCESS(status) || interrupt.is_null() {
+        error!("IoConnectInterruptEx failed {:#010x}", status);
+        return false;
+    }
+    // SAFETY: `running` is the live Box published above; only START/teardown write this field.
+    unsafe { (*running).interrupt = interrupt };
+    info!("interrupt connected");
+    true
+}
+
+/// Takes the xenstore mutex.
+fn lock_store(ext: &DeviceExtension) {
+    // SAFETY: PASSIVE_LEVEL; the event lives in the extension.
+    unsafe {
+        KeWaitForSingleObject(
+            addr_of!(ext.store_mutex).cast_mut().cast(),
+            Executive,
+            KernelMode,
+            FALSE,
+            null_mut(),
+        )
+    };
+}
+
+fn unlock_store(ext: &DeviceExtension) {
+    // SAFETY: the event lives in the extension.
+    unsafe { KeSetEvent(addr_of!(ext.store_mutex).cast_mut(), 0, FALSE) };
+}
+
+/// Connects xenstore, sets the watches, and records the PV disk fact.
+fn connect_store(ext: &DeviceExtension, running: *mut Running) {
+    // SAFETY: `running` is live until stop_platform, which runs on this same PnP thread.
+    let running = unsafe { &*running };
+    let wait = EventWait {
+        event: addr_of!(ext.store_event).cast_mut(),
+    };
+    let mut client = match running.platform.xenstore(NtClock, wait) {
+        Ok(client) => client,
+        Err(e) => {
+            error!("xenstore client: {:?}", e);
+            return;
+        }
+    };
+    match client.read_string("domid") {
+        Ok(domid) => info!("xenstore connected (domid {})", domid),
+        Err(e) => warn!("xenstore: reading domid failed: {:?}", e),
+    }
+    if let Err(e) = watch_devices(&mut client) {
+        error!("xenstore: watch on device failed: {:?}", e);
+    }
+    if let Err(e) = shutdown::watch(&mut client) {
+        error!("xenstore: watch on control/shutdown failed: {:?}", e);
+    }
+    record_pv_disk(&mut client);
+    lock_store(ext);
+    // SAFETY: the mutex is held; nobody else touches the slot.
+    unsafe { *running.store.get() = Some(client) };
+    unlock_store(ext);
+}
+
+/// Persists `PvDiskSeen` the first time a vbd is listed while xenvbd is installed.
+fn record_pv_disk(client: &mut Store) {
+    let listed = client
+        .directory("device/vbd")
+        .map(|d| !d.is_empty())
+        .unwrap_or(false);
+    let installed = XENVBD_INSTALLED.load(Ordering::Acquire);
+    let already = PV_DISK_SEEN.load(Ordering::Acquire);
+    if boot::should_record_pv_disk(listed, installed, already) {
+        let written = service_parameters_key()
+            .map(|k| k.write_dword(boot::PV_DISK_SEEN_VALUE, 1))
+            .unwrap_or(false);
+        if written {
+            PV_DISK_SEEN.store(true, Ordering::Release);
+            info!("PV disk seen: the emulated disks will be unplugged from the next boot");
+        } else {
+            warn!("could not record PvDiskSeen");
+        }
+    }
+}
+
+/// Disconnects the interrupt, waits for DPCs and work items, and takes the platform down.
+fn stop_platform(ext: &DeviceExtension) {
+    let running = ext.running.load(Ordering::Acquire);
+    if running.is_null() {
+        return;
+    }
+    // SAFETY: live until freed below; only this PnP path frees it.
+    let interrupt = unsafe { (*running).interrupt };
+    if !interrupt.is_null() {
+        let routine = system_routine("IoDisconnectInterruptEx");
+        if !routine.is_null() {
+            // SAFETY: the kernel's export of that name has this signature.
+            let disconnect: DisconnectEx =
+                unsafe { core::mem::transmute::<PVOID, DisconnectEx>(routine) };
+            let mut parameters = IO_DISCONNECT_INTERRUPT_PARAMETERS {
+                Version: CONNECT_LINE_BASED,
+                ConnectionContext: interrupt.cast(),
+            };
+            // SAFETY: the connection made in connect_interrupt, disconnected once.
+            unsafe { disconnect(&mut parameters) };
+        }
+    }
+    // SAFETY: no ISR can queue the DPC any more; wait for any queued or running one.
+    unsafe { KeFlushQueuedDpcs() };
+    // SAFETY: the event lives in the extension; no new work item can be queued now.
+    unsafe {
+        KeWaitForSingleObject(
+            addr_of!(ext.work_idle).cast_mut().cast(),
+            Executive,
+            KernelMode,
+            FALSE,
+            null_mut(),
+        )
+    };
+    ext.running.store(null_mut(), Ordering::Release);
+    // SAFETY: created by Box::into_raw in start_platform; nothing references it any more.
+    let running = unsafe { Box::from_raw(running) };
+    let Running {
+        mapper,
+        platform,
+        store,
+        ..
+    } = *running;
+    drop(store.into_inner());
+    let store_page = platform.store().page;
+    let (_grants, cleared) = platform.shut_down();
+    if let Err(e) = cleared {
+        warn!("clearing HVM_PARAM_CALLBACK_IRQ failed: {}", e);
+    }
+    // SAFETY: the ring page was mapped by this mapper and is no longer used.
+    unsafe { mapper.unmap_frames(store_page) };
+    drop(mapper);
+    info!("platform stopped");
+}
+
+// ---- interrupt, DPC, work item ------------------------------------------------------------------
+
+/// The ISR: ours if vCPU 0 has an upcall pending; acknowledges it and queues the DPC.
+unsafe extern "system" fn isr(_interrupt: *mut KINTERRUPT, context: PVOID) -> BOOLEAN {
+    // SAFETY: the context is our extension, alive while the interrupt is connected.
+    let ext = unsafe { &*context.cast::<DeviceExtension>() };
+    // SAFETY: non-null while connected (cleared only after disconnecting).
+    let Some(running) = (unsafe { ext.running.load(Ordering::Acquire).as_ref() }) else {
+        return FALSE;
+    };
+    if !running.platform.acknowledge_interrupt() {
+        return FALSE;
+    }
+    // SAFETY: the DPC was initialised in AddDevice.
+    unsafe { KeInsertQueueDpc(addr_of!(ext.dpc).cast_mut(), null_mut(), null_mut()) };
+    TRUE
+}
+
+/// The DPC: dispatches pending event channels to their handlers.
+unsafe extern "system" fn dpc_routine(
+    _dpc: *mut KDPC,
+    context: PVOID,
+    _argument1: PVOID,
+    _argument2: PVOID,
+) {
+    // SAFETY: the context is our extension (KeInitializeDpc in AddDevice).
+    let ext = unsafe { &*context.cast::<DeviceExtension>() };
+    // SAFETY: cleared only after KeFlushQueuedDpcs.
+    let Some(running) = (unsafe { ext.running.load(Ordering::Acquire).as_ref() }) else {
+        return;
+    };
+    match running.platform.dispatch() {
+        Ok(stats) if stats.more_pending => {
+            // Bounded per DPC; come back for the rest.
+            // SAFETY: the DPC is initialised.
+            unsafe { KeInsertQueueDpc(addr_of!(ext.dpc).cast_mut(), null_mut(), null_mut()) };
+        }
+        Ok(_) => {}
+        Err(e) => warn!("event dispatch: {}", e),
+    }
+}
+
+/// The xenstore port's handler (DPC level): wake xenstore waiters and queue the work item.
+extern "C" fn store_fired(context: usize, _port: u32) {
+    // SAFETY: bound with our extension's address; unbound (platform down) before it goes.
+    let ext = unsafe { &*(context as *const DeviceExtension) };
+    // SAFETY: the event lives in the extension.
+    unsafe { KeSetEvent(addr_of!(ext.store_event).cast_mut(), 0, FALSE) };
+    let queue = {
+        let mut work = ext.work.lock_at_dpc_level();
+        if work.queued {
+            false
+        } else {
+            work.queued = true;
+            work.pending += 1;
+            if work.pending == 1 {
+                // SAFETY: the event lives in the extension.
+                unsafe { KeClearEvent(addr_of!(ext.work_idle).cast_mut()) };
+            }
+            true
+        }
+    };
+    if queue {
+        // SAFETY: the work item was allocated for our FDO; the extension outlives it
+        // (teardown waits for `work_idle`).
+        unsafe {
+            IoQueueWorkItem(
+                ext.work_item,
+                Some(work_routine),
+                DelayedWorkQueue,
+                context as PVOID,
+            )
+        };
+    }
+}
+
+/// PASSIVE_LEVEL: drains xenstore watch events.
+unsafe extern "system" fn work_routine(_device: *mut DEVICE_OBJECT, context: PVOID) {
+    // SAFETY: queued with our extension, which outlives the item.
+    let ext = unsafe { &*context.cast::<DeviceExtension>() };
+    ext.work.lock().queued = false;
+    // SAFETY: non-null until teardown, which waits for this routine first.
+    if let Some(running) = unsafe { ext.running.load(Ordering::Acquire).as_ref() } {
+        handle_watches(ext, running);
+    }
+    let mut work = ext.work.lock();
+    work.pending = work.pending.saturating_sub(1);
+    if work.pending == 0 {
+        // SAFETY: the event lives in the extension.
+        unsafe { KeSetEvent(addr_of!(ext.work_idle).cast_mut(), 0, FALSE) };
+    }
+}
+
+/// Most watch events handled per work item (more come with the next store event).
+const MAX_EVENTS_PER_WORK: usize = 64;
+
+fn handle_watches(ext: &DeviceExtension, running: &Running) {
+    lock_store(ext);
+    // SAFETY: the mutex is held.
+    let slot = unsafe { &mut *running.store.get() };
+    let mut devices_changed = false;
+    let mut shutdown_changed = false;
+    if let Some(client) = slot.as_mut() {
+        for _ in 0..MAX_EVENTS_PER_WORK {
+            match client.take_watch_event() {
+                Ok(Some(event)) if event.token == DEVICE_WATCH_TOKEN => devices_changed = true,
+                Ok(Some(event)) if event.token == SHUTDOWN_WATCH_TOKEN => shutdown_changed = true,
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    warn!("xenstore: {:?}", e);
+                    break;
+                }
+            }
+        }
+        if devices_changed {
+            record_pv_disk(client);
+        }
+        if shutdown_changed {
+            // No shutdown agent is connected through the IOCTL interface yet: requests are
+            // logged and left unacknowledged, so the toolstack sees no PV shutdown support.
+            match shutdown::take_request(client, Supported::default()) {
+                Ok(None) => {}
+                Ok(Some(request)) => info!("shutdown request '{}'", request),
+                Err(ShutdownError::Unsupported(request)) => info!(
+                    "shutdown request '{}' seen; no shutdown agent connected, not acknowledged",
+                    request
+                ),
+                Err(e) => warn!("{}", e),
+            }
+        }
+    }
+    unlock_store(ext);
+    if devices_changed {
+        trace!("device watch fired: invalidating bus relations");
+        // SAFETY: the PDO we were added for.
+        unsafe { IoInvalidateDeviceRelations(ext.pdo, BusRelations) };
+    }
+}
+
+// ---- power, WMI ---------------------------------------------------------------------------------
+
+/// Power IRPs go to the PCI bus driver (the platform device has no device power states of its
+/// own to manage; the children's power is handled on their PDOs).
+unsafe extern "system" fn dispatch_power(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY: the power manager calls us with our FDO and an IRP we own.
+    let ext = unsafe { extension(device) };
+    // SAFETY: required before Vista, harmless after; we own the IRP.
+    unsafe { PoStartNextPowerIrp(irp) };
+    let _guard = match ext.remove_lock.acquire() {
+        Ok(guard) => guard,
+        // SAFETY: we own the IRP.
+        Err(status) => return unsafe { complete(irp, status) },
+    };
+    // SAFETY: we own the IRP.
+    unsafe { IoSkipCurrentIrpStackLocation(irp) };
+    // SAFETY: the lower device and an IRP set up for it.
+    unsafe { PoCallDriver(ext.lower, irp) }
+}
+
+/// IRP_MJ_SYSTEM_CONTROL (WMI): passed down.
+unsafe extern "system" fn dispatch_forward(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY: the I/O manager calls us with our FDO.
+    let ext = unsafe { extension(device) };
+    let _guard = match ext.remove_lock.acquire() {
+        Ok(guard) => guard,
+        // SAFETY: we own the IRP.
+        Err(status) => return unsafe { complete(irp, status) },
+    };
+    // SAFETY: our extension and an IRP we own.
+    unsafe { skip_and_call(ext, irp) }
+}

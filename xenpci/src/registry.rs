@@ -1,0 +1,185 @@
+//! Registry reads and writes DriverEntry needs (`ZwOpenKey`, `ZwQueryValueKey`, ...), at
+//! PASSIVE_LEVEL.
+
+use alloc::vec::Vec;
+use core::mem::size_of;
+use core::ptr::null_mut;
+
+use nt_kernel::ntdef::*;
+use nt_kernel::wdm::*;
+
+/// Longest value read (SystemStartOptions is a few hundred bytes).
+const MAX_VALUE_BYTES: usize = 8192;
+
+/// A UTF-16 copy of an ASCII string with a `UNICODE_STRING` over it.
+struct Unicode {
+    units: Vec<u16>,
+}
+
+impl Unicode {
+    fn new(text: &str) -> Option<Unicode> {
+        let mut units = Vec::new();
+        units.try_reserve_exact(text.len() + 1).ok()?;
+        units.extend(text.encode_utf16());
+        units.push(0);
+        Some(Unicode { units })
+    }
+
+    fn string(&mut self) -> UNICODE_STRING {
+        let bytes = (self.units.len().saturating_sub(1) * 2).min(usize::from(u16::MAX - 1)) as u16;
+        UNICODE_STRING {
+            Length: bytes,
+            MaximumLength: bytes.saturating_add(2),
+            Buffer: self.units.as_mut_ptr(),
+        }
+    }
+}
+
+/// An open key, closed on drop.
+pub struct Key(HANDLE);
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        // SAFETY: a handle from ZwOpenKey/ZwCreateKey, closed once.
+        unsafe { ZwClose(self.0) };
+    }
+}
+
+fn attributes(name: &mut UNICODE_STRING, root: HANDLE) -> OBJECT_ATTRIBUTES {
+    OBJECT_ATTRIBUTES {
+        Length: size_of::<OBJECT_ATTRIBUTES>() as ULONG,
+        RootDirectory: root,
+        ObjectName: name,
+        Attributes: OBJ_CASE_INSENSITIVE | OBJ_KERNEL_HANDLE,
+        SecurityDescriptor: null_mut(),
+        SecurityQualityOfService: null_mut(),
+    }
+}
+
+impl Key {
+    /// Opens `path` (absolute, `\Registry\Machine\...`) for reading.
+    pub fn open(path: &str) -> Option<Key> {
+        let mut name = Unicode::new(path)?;
+        let mut string = name.string();
+        Self::open_string(&mut string, null_mut(), KEY_READ)
+    }
+
+    /// Opens a key named by a `UNICODE_STRING` (the service key DriverEntry gets).
+    pub fn open_unicode(path: &UNICODE_STRING, access: ACCESS_MASK) -> Option<Key> {
+        let mut copy = *path;
+        Self::open_string(&mut copy, null_mut(), access)
+    }
+
+    fn open_string(name: &mut UNICODE_STRING, root: HANDLE, access: ACCESS_MASK) -> Option<Key> {
+        let mut attrs = attributes(name, root);
+        let mut handle: HANDLE = null_mut();
+        // SAFETY: `attrs` and the name it points to live for the call.
+        let status = unsafe { ZwOpenKey(&mut handle, access, &mut attrs) };
+        (NT_SUCCESS(status) && !handle.is_null()).then_some(Key(handle))
+    }
+
+    /// Opens or creates subkey `name` for reading and writing.
+    pub fn create_subkey(&self, name: &str) -> Option<Key> {
+        let mut name = Unicode::new(name)?;
+        let mut string = name.string();
+        let mut attrs = attributes(&mut string, self.0);
+        let mut handle: HANDLE = null_mut();
+        let mut disposition: ULONG = 0;
+        // SAFETY: `attrs` and its name live for the call; `self.0` is an open key.
+        let status = unsafe {
+            ZwCreateKey(
+                &mut handle,
+                KEY_READ | KEY_WRITE,
+                &mut attrs,
+                0,
+                null_mut(),
+                0,
+                &mut disposition,
+            )
+        };
+        (NT_SUCCESS(status) && !handle.is_null()).then_some(Key(handle))
+    }
+
+    /// Reads value `name`: its type and data.
+    pub fn read(&self, name: &str) -> Option<(ULONG, Vec<u8>)> {
+        let mut name = Unicode::new(name)?;
+        let mut string = name.string();
+        let header = size_of::<KEY_VALUE_PARTIAL_INFORMATION>();
+        let mut buffer: Vec<u8> = Vec::new();
+        buffer.try_reserve_exact(header + MAX_VALUE_BYTES).ok()?;
+        buffer.resize(header + MAX_VALUE_BYTES, 0);
+        let mut result: ULONG = 0;
+        // SAFETY: the buffer is writable for its length; the name lives for the call.
+        let status = unsafe {
+            ZwQueryValueKey(
+                self.0,
+                &mut string,
+                KeyValuePartialInformation,
+                buffer.as_mut_ptr().cast(),
+                buffer.len() as ULONG,
+                &mut result,
+            )
+        };
+        if !NT_SUCCESS(status) {
+            return None;
+        }
+        let word = |at: usize| {
+            buffer
+                .get(at..at + 4)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_le_bytes)
+        };
+        let value_type = word(4)?;
+        let length = word(8)? as usize;
+        // `Data` starts at offset 12.
+        let data = buffer.get(12..12usize.checked_add(length)?)?;
+        let mut out = Vec::new();
+        out.try_reserve_exact(data.len()).ok()?;
+        out.extend_from_slice(data);
+        Some((value_type, out))
+    }
+
+    /// Reads a REG_DWORD.
+    pub fn read_dword(&self, name: &str) -> Option<u32> {
+        match self.read(name)? {
+            (REG_DWORD, data) => data.get(..4)?.try_into().ok().map(u32::from_le_bytes),
+            _ => None,
+        }
+    }
+
+    /// Reads a REG_SZ as UTF-16 units.
+    pub fn read_utf16(&self, name: &str) -> Option<Vec<u16>> {
+        let (value_type, data) = self.read(name)?;
+        if value_type != REG_SZ {
+            return None;
+        }
+        let mut units = Vec::new();
+        units.try_reserve_exact(data.len() / 2).ok()?;
+        units.extend(
+            data.chunks_exact(2)
+                .map(|pair| u16::from_le_bytes([pair[0], pair[1]])),
+        );
+        Some(units)
+    }
+
+    /// Writes a REG_DWORD.
+    pub fn write_dword(&self, name: &str, value: u32) -> bool {
+        let Some(mut name) = Unicode::new(name) else {
+            return false;
+        };
+        let mut string = name.string();
+        let mut data = value.to_le_bytes();
+        // SAFETY: the name and the 4 data bytes live for the call.
+        let status = unsafe {
+            ZwSetValueKey(
+                self.0,
+                &mut string,
+                0,
+                REG_DWORD,
+                data.as_mut_ptr().cast(),
+                4,
+            )
+        };
+        NT_SUCCESS(status)
+    }
+}
