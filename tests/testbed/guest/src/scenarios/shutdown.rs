@@ -25,10 +25,12 @@ pub fn run(guest: &Guest<'_>) -> Outcome {
     };
     let pv = Pv::setup(guest)?;
     let mut xs = pv.xenstore()?;
-    // What this guest can do, as PV drivers advertise it.
+    // What this guest can do, as PV drivers advertise it (best effort: the toolstack decides
+    // from the callback parameter whether PV control is there).
     for feature in ["control/feature-poweroff", "control/feature-reboot"] {
-        xs.write(feature, b"1")
-            .map_err(|e| format!("write {feature}: {e:?}"))?;
+        if let Err(e) = xs.write(feature, b"1") {
+            crate::say!("could not write {feature}: {e:?}");
+        }
     }
     xs.watch(CONTROL_SHUTDOWN, "shutdown")
         .map_err(|e| format!("watch {CONTROL_SHUTDOWN}: {e:?}"))?;
