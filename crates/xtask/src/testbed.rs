@@ -263,6 +263,7 @@ fn run_bed(scenarios: &[String]) -> Result<(), Failure> {
                 scenarios: &to_run,
                 qemu_log: &work.join("qemu.log"),
                 serial_log: &work.join("serial.log"),
+                limit: deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(60),
             };
             match drive(&boot, &mut report, deadline)? {
                 BedEnd::Finished => break,

@@ -26,8 +26,10 @@ pub struct Boot<'a> {
     pub scenarios: &'a [String],
     /// Outer QEMU's stderr goes here.
     pub qemu_log: &'a Path,
-    /// Every console line is appended here.
+    /// Every console line is written here, after wall-clock seconds since the start.
     pub serial_log: &'a Path,
+    /// QEMU is ended after this long even if this process dies without cleaning up.
+    pub limit: Duration,
 }
 
 /// A running bed.
@@ -65,7 +67,11 @@ impl Machine {
         );
         let qemu_log = File::create(boot.qemu_log)
             .map_err(|e| format!("cannot create {}: {e}", boot.qemu_log.display()))?;
-        let mut child = Command::new("qemu-system-x86_64")
+        // Under `timeout`, so that QEMU ends even if xtask is killed before it can end it.
+        let mut child = Command::new("timeout")
+            .arg("--kill-after=10")
+            .arg(boot.limit.as_secs().max(1).to_string())
+            .arg("qemu-system-x86_64")
             .args(["-accel", "tcg,thread=multi", "-cpu", CPU])
             .args(["-m", "3072", "-smp", "2"])
             .args(["-display", "none", "-no-reboot", "-monitor", "none"])
@@ -88,11 +94,15 @@ impl Machine {
         thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
             let mut buffer = Vec::new();
+            let started = Instant::now();
             loop {
                 buffer.clear();
                 match reader.read_until(b'\n', &mut buffer) {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
+                        // The log gets wall-clock seconds since QEMU started before each line.
+                        let stamp = format!("[{:8.2}] ", started.elapsed().as_secs_f64());
+                        let _ = serial.write_all(stamp.as_bytes());
                         let _ = serial.write_all(&buffer);
                         let line = String::from_utf8_lossy(&buffer)
                             .trim_end_matches(['\r', '\n'])
@@ -133,6 +143,18 @@ impl Machine {
 impl Drop for Machine {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
+            // SIGTERM to `timeout`, which passes it on to QEMU (a SIGKILL would orphan QEMU).
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .status();
+            let end = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < end {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(200));
+            }
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
