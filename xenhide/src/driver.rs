@@ -1,0 +1,534 @@
+//! The Windows glue of xenhide.sys: DriverEntry (boot facts from the registry and CPUID),
+//! AddDevice (attach above PCI root buses only), pass-through dispatch, and the BusRelations
+//! filtering driven by [`xenhide::plan`].
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::mem::size_of;
+use core::ptr::null_mut;
+
+use nt_kernel::irp::*;
+use nt_kernel::ntdef::*;
+use nt_kernel::pool::POOL_TAG;
+use nt_kernel::remove_lock::RemoveLock;
+use nt_kernel::sync::SpinLock;
+use nt_kernel::wdm::*;
+use nt_kernel::{error, info, warn};
+use xen_platform::StartOptions;
+use xenhide::{is_pci_root_bus, plan, BootFacts};
+
+static DRIVER_NAME: &str = "xenhide";
+
+/// The boot facts, read once in DriverEntry.
+static FACTS: SpinLock<Option<BootFacts>> = SpinLock::new(None);
+
+const CONTROL_KEY: &str = "\\Registry\\Machine\\System\\CurrentControlSet\\Control";
+const SERVICES_KEY: &str = "\\Registry\\Machine\\System\\CurrentControlSet\\Services";
+/// Longest registry value read (SystemStartOptions is a few hundred bytes).
+const MAX_VALUE_BYTES: usize = 4096;
+/// Longest hardware-ID MULTI_SZ read per device, in UTF-16 units.
+const MAX_ID_UNITS: usize = 1024;
+/// Most children looked at in one BusRelations answer.
+const MAX_CHILDREN: usize = 256;
+
+/// Per filter device state, in the device extension.
+struct FilterExtension {
+    /// The device below us (the PCI bus FDO).
+    lower: *mut DEVICE_OBJECT,
+    /// Held by every IRP in flight; IRP_MN_REMOVE_DEVICE waits for them.
+    remove_lock: RemoveLock,
+}
+
+/// A UTF-16 copy of an ASCII string, NUL-terminated, with a `UNICODE_STRING` over it.
+fn unicode(text: &str, units: &mut Vec<u16>) -> Option<UNICODE_STRING> {
+    units.try_reserve_exact(text.len() + 1).ok()?;
+    units.extend(text.encode_utf16());
+    units.push(0);
+    let bytes = u16::try_from(text.len() * 2).ok()?;
+    Some(UNICODE_STRING {
+        Length: bytes,
+        MaximumLength: bytes.saturating_add(2),
+        Buffer: units.as_mut_ptr(),
+    })
+}
+
+/// An open registry key, closed on drop.
+struct Key(HANDLE);
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        // SAFETY: a handle from ZwOpenKey, closed once.
+        unsafe { ZwClose(self.0) };
+    }
+}
+
+impl Key {
+    /// Opens `path` for reading (PASSIVE_LEVEL).
+    fn open(path: &str) -> Option<Key> {
+        let mut units = Vec::new();
+        let mut name = unicode(path, &mut units)?;
+        let mut attributes = OBJECT_ATTRIBUTES {
+            Length: size_of::<OBJECT_ATTRIBUTES>() as ULONG,
+            RootDirectory: null_mut(),
+            ObjectName: &mut name,
+            Attributes: OBJ_CASE_INSENSITIVE | OBJ_KERNEL_HANDLE,
+            SecurityDescriptor: null_mut(),
+            SecurityQualityOfService: null_mut(),
+        };
+        let mut handle: HANDLE = null_mut();
+        // SAFETY: `attributes` and the name it points to live for the call.
+        let status = unsafe { ZwOpenKey(&mut handle, KEY_READ, &mut attributes) };
+        (NT_SUCCESS(status) && !handle.is_null()).then_some(Key(handle))
+    }
+
+    /// Reads value `name`: its type and data.
+    fn read(&self, name: &str) -> Option<(ULONG, Vec<u8>)> {
+        let mut units = Vec::new();
+        let mut value_name = unicode(name, &mut units)?;
+        let header = size_of::<KEY_VALUE_PARTIAL_INFORMATION>();
+        let mut buffer: Vec<u8> = Vec::new();
+        buffer.try_reserve_exact(header + MAX_VALUE_BYTES).ok()?;
+        buffer.resize(header + MAX_VALUE_BYTES, 0);
+        let mut length: ULONG = 0;
+        // SAFETY: `buffer` is writable for its length; the name lives for the call.
+        let status = unsafe {
+            ZwQueryValueKey(
+                self.0,
+                &mut value_name,
+                KeyValuePartialInformation,
+                buffer.as_mut_ptr().cast(),
+                buffer.len() as ULONG,
+                &mut length,
+            )
+        };
+        if !NT_SUCCESS(status) {
+            return None;
+        }
+        // KEY_VALUE_PARTIAL_INFORMATION: TitleIndex, Type, DataLength, then the data.
+        let field = |i: usize| -> Option<u32> {
+            let b = buffer.get(i * 4..i * 4 + 4)?;
+            Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let kind = field(1)?;
+        let len = usize::try_from(field(2)?).ok()?;
+        let data_start: usize = 12;
+        let data = buffer.get(data_start..data_start.checked_add(len)?)?;
+        let mut out = Vec::new();
+        out.try_reserve_exact(data.len()).ok()?;
+        out.extend_from_slice(data);
+        Some((kind, out))
+    }
+}
+
+fn key_exists(path: &str) -> bool {
+    Key::open(path).is_some()
+}
+
+fn join(a: &str, b: &str) -> Option<String> {
+    let mut s = String::new();
+    s.try_reserve_exact(a.len() + 1 + b.len()).ok()?;
+    s.push_str(a);
+    s.push('\\');
+    s.push_str(b);
+    Some(s)
+}
+
+/// The boot facts xenpci decides from, read the same way.
+fn read_boot_facts() -> BootFacts {
+    let options = Key::open(CONTROL_KEY)
+        .and_then(|k| k.read("SystemStartOptions"))
+        .filter(|(kind, _)| *kind == REG_SZ)
+        .map(|(_, data)| {
+            let units: Vec<u16> = data
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect();
+            StartOptions::parse_utf16(&units)
+        })
+        .unwrap_or_default();
+    let service = |name: &str| join(SERVICES_KEY, name).is_some_and(|p| key_exists(&p));
+    let pv_disk_seen = join(SERVICES_KEY, "xenpci\\Parameters")
+        .and_then(|p| Key::open(&p))
+        .and_then(|k| k.read("PvDiskSeen"))
+        .filter(|(kind, data)| *kind == REG_DWORD && data.len() >= 4)
+        .is_some_and(|(_, d)| u32::from_le_bytes([d[0], d[1], d[2], d[3]]) != 0);
+    BootFacts {
+        options,
+        xen: xen_version(),
+        pv_disk_installed: service("xenvbd"),
+        pv_disk_seen,
+        pv_net_installed: service("xennet"),
+    }
+}
+
+/// Xen's version from its CPUID leaves, if running on Xen.
+#[allow(unused_unsafe)]
+fn xen_version() -> Option<xen_hal::XenVersion> {
+    let detected = xen_hypercall::detect::detect(|leaf, sub| {
+        // SAFETY: CPUID exists on every x86-64 processor and only reads.
+        let r = unsafe { core::arch::x86_64::__cpuid_count(leaf, sub) };
+        [r.eax, r.ebx, r.ecx, r.edx]
+    });
+    detected.map(|d| d.version)
+}
+
+/// DriverEntry: reads the boot facts and registers AddDevice and the dispatch routines.
+#[no_mangle]
+extern "system" fn DriverEntry(
+    driver: *mut DRIVER_OBJECT,
+    _registry_path: *mut UNICODE_STRING,
+) -> NTSTATUS {
+    nt_kernel::log::set_driver_name(&DRIVER_NAME);
+    info!("DriverEntry: xenhide {}", env!("CARGO_PKG_VERSION"));
+    if driver.is_null() {
+        return STATUS_INVALID_PARAMETER;
+    }
+    let facts = read_boot_facts();
+    match facts.xen {
+        Some(v) => info!(
+            "Xen {}.{}; boot options: no PV {}, safe mode {}; xenvbd installed {}, PV disk seen {}, xennet installed {}",
+            v.major,
+            v.minor,
+            facts.options.no_pv,
+            facts.options.safe_mode(),
+            facts.pv_disk_installed,
+            facts.pv_disk_seen,
+            facts.pv_net_installed
+        ),
+        None => info!("no Xen hypervisor found (CPUID): nothing will be hidden"),
+    }
+    *FACTS.lock() = Some(facts);
+    // SAFETY: the I/O manager passes a valid, writable driver object to DriverEntry.
+    let driver = unsafe { &mut *driver };
+    driver.DriverUnload = Some(driver_unload);
+    for major in driver.MajorFunction.iter_mut() {
+        *major = Some(dispatch_pass);
+    }
+    driver.MajorFunction[usize::from(IRP_MJ_PNP)] = Some(dispatch_pnp);
+    driver.MajorFunction[usize::from(IRP_MJ_POWER)] = Some(dispatch_power);
+    // SAFETY: DriverExtension is valid for a driver object handed to DriverEntry.
+    match unsafe { driver.DriverExtension.as_mut() } {
+        Some(extension) => extension.AddDevice = Some(add_device),
+        None => return STATUS_UNSUCCESSFUL,
+    }
+    STATUS_SUCCESS
+}
+
+unsafe extern "system" fn driver_unload(_driver: *mut DRIVER_OBJECT) {
+    info!("DriverUnload");
+}
+
+/// The hardware IDs of `device` (a PDO), as ASCII strings.
+///
+/// # Safety
+/// PASSIVE_LEVEL; `device` is a live PDO.
+unsafe fn hardware_ids(device: *mut DEVICE_OBJECT) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut units: Vec<u16> = Vec::new();
+    if units.try_reserve_exact(MAX_ID_UNITS).is_err() {
+        return ids;
+    }
+    units.resize(MAX_ID_UNITS, 0);
+    let mut length: ULONG = 0;
+    // SAFETY: `units` is writable for the length given.
+    let status = unsafe {
+        IoGetDeviceProperty(
+            device,
+            DevicePropertyHardwareID,
+            (units.len() * 2) as ULONG,
+            units.as_mut_ptr().cast(),
+            &mut length,
+        )
+    };
+    if !NT_SUCCESS(status) {
+        return ids;
+    }
+    let used = (length as usize / 2).min(units.len());
+    let mut buf = [0u8; 200];
+    xen_bus::hide::for_each_ascii_id(&units[..used], &mut buf, |id| {
+        let mut s = String::new();
+        if s.try_reserve_exact(id.len()).is_ok() && ids.try_reserve(1).is_ok() {
+            s.push_str(id);
+            ids.push(s);
+        }
+        false
+    });
+    ids
+}
+
+/// AddDevice: attaches above PCI root buses; every other device is left alone.
+unsafe extern "system" fn add_device(
+    driver: *mut DRIVER_OBJECT,
+    pdo: *mut DEVICE_OBJECT,
+) -> NTSTATUS {
+    // SAFETY: PnP calls AddDevice at PASSIVE_LEVEL with a live PDO.
+    let ids = unsafe { hardware_ids(pdo) };
+    if !is_pci_root_bus(ids.iter().map(String::as_str)) {
+        return STATUS_SUCCESS;
+    }
+    let mut filter: *mut DEVICE_OBJECT = null_mut();
+    // SAFETY: `driver` is our driver object; `filter` receives the new device.
+    let status = unsafe {
+        IoCreateDevice(
+            driver,
+            size_of::<FilterExtension>() as ULONG,
+            null_mut(),
+            FILE_DEVICE_BUS_EXTENDER,
+            FILE_DEVICE_SECURE_OPEN,
+            FALSE,
+            &mut filter,
+        )
+    };
+    if !NT_SUCCESS(status) || filter.is_null() {
+        // Not attaching leaves the bus working, unfiltered.
+        error!(
+            "AddDevice: IoCreateDevice failed {:#010x}; PCI bus left unfiltered",
+            status
+        );
+        return STATUS_SUCCESS;
+    }
+    // SAFETY: both device objects are valid.
+    let lower = unsafe { IoAttachDeviceToDeviceStack(filter, pdo) };
+    if lower.is_null() {
+        error!("AddDevice: attach failed; PCI bus left unfiltered");
+        // SAFETY: `filter` was created above and is not attached.
+        unsafe { IoDeleteDevice(filter) };
+        return STATUS_SUCCESS;
+    }
+    // SAFETY: `filter` is ours and not yet visible (DO_DEVICE_INITIALIZING).
+    let filter_ref = unsafe { &mut *filter };
+    let extension = filter_ref.DeviceExtension.cast::<FilterExtension>();
+    // SAFETY: IoCreateDevice allocated a suitably aligned extension of the requested size.
+    unsafe {
+        extension.write(FilterExtension {
+            lower,
+            remove_lock: RemoveLock::zeroed(),
+        })
+    };
+    // SAFETY: the extension stays at this address until IoDeleteDevice.
+    unsafe { RemoveLock::initialize(core::ptr::addr_of_mut!((*extension).remove_lock), POOL_TAG) };
+    // SAFETY: `lower` is a valid device object returned by the attach.
+    let (lower_flags, lower_type, lower_characteristics) = unsafe {
+        (
+            (*lower).Flags,
+            (*lower).DeviceType,
+            (*lower).Characteristics,
+        )
+    };
+    filter_ref.Flags |=
+        lower_flags & (DO_BUFFERED_IO | DO_DIRECT_IO | DO_POWER_PAGABLE | DO_POWER_INRUSH);
+    filter_ref.DeviceType = lower_type;
+    filter_ref.Characteristics = lower_characteristics;
+    filter_ref.Flags &= !DO_DEVICE_INITIALIZING;
+    info!("AddDevice: filtering the PCI root bus");
+    STATUS_SUCCESS
+}
+
+/// # Safety
+/// `device` is one of our filter devices, not yet deleted.
+unsafe fn extension<'a>(device: *mut DEVICE_OBJECT) -> &'a FilterExtension {
+    // SAFETY: caller guarantee.
+    let ext = unsafe { (*device).DeviceExtension }.cast::<FilterExtension>();
+    // SAFETY: `add_device` initialised it; it lives until IoDeleteDevice.
+    unsafe { &*ext }
+}
+
+/// # Safety
+/// The caller owns `irp` and does not touch it afterwards.
+unsafe fn complete(irp: *mut IRP, status: NTSTATUS) -> NTSTATUS {
+    // SAFETY: we own the IRP.
+    unsafe { (*irp).IoStatus.Status = status };
+    // SAFETY: completing an IRP we own, once.
+    unsafe { IoCompleteRequest(irp, IO_NO_INCREMENT) };
+    status
+}
+
+/// # Safety
+/// `lower` is the device below; the caller owns `irp`.
+unsafe fn skip_and_call(lower: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY: the caller owns the IRP.
+    unsafe { IoSkipCurrentIrpStackLocation(irp) };
+    // SAFETY: `lower` is the attached-to device; the IRP is set up for it.
+    unsafe { IoCallDriver(lower, irp) }
+}
+
+/// Completion routine of the synchronous forward: signals the event and keeps the IRP.
+unsafe extern "system" fn signal_completion(
+    _device: *mut DEVICE_OBJECT,
+    _irp: *mut IRP,
+    context: PVOID,
+) -> NTSTATUS {
+    // SAFETY: `context` is the KEVENT of the waiting dispatch routine.
+    unsafe { KeSetEvent(context.cast(), 0, FALSE) };
+    STATUS_MORE_PROCESSING_REQUIRED
+}
+
+/// Sends the IRP down and waits for the bus driver's answer; returns its status.
+///
+/// # Safety
+/// PASSIVE_LEVEL; the caller owns `irp`.
+unsafe fn forward_and_wait(lower: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    let mut event = core::mem::MaybeUninit::<KEVENT>::uninit();
+    let event_ptr = event.as_mut_ptr();
+    // SAFETY: storage for a KEVENT living until the wait ends.
+    unsafe { KeInitializeEvent(event_ptr, NotificationEvent, FALSE) };
+    // SAFETY: the caller owns `irp`.
+    unsafe { IoCopyCurrentIrpStackLocationToNext(irp) };
+    // SAFETY: the event outlives the completion routine (we wait below).
+    unsafe {
+        IoSetCompletionRoutine(
+            irp,
+            Some(signal_completion),
+            event_ptr.cast(),
+            true,
+            true,
+            true,
+        )
+    };
+    // SAFETY: `lower` is the device below us; the IRP is set up for it.
+    let status = unsafe { IoCallDriver(lower, irp) };
+    if status == STATUS_PENDING {
+        // SAFETY: PASSIVE_LEVEL (caller guarantee); the event is initialised.
+        unsafe {
+            KeWaitForSingleObject(event_ptr.cast(), Executive, KernelMode, FALSE, null_mut())
+        };
+    }
+    // SAFETY: the completion routine kept the IRP for us.
+    unsafe { (*irp).IoStatus.Status }
+}
+
+/// Removes the hidden devices from the BusRelations list the PCI bus returned in `irp`.
+///
+/// # Safety
+/// PASSIVE_LEVEL; we own `irp` again after a successful synchronous forward.
+unsafe fn filter_relations(irp: *mut IRP) {
+    let Some(facts) = *FACTS.lock() else {
+        return;
+    };
+    // SAFETY: we own the IRP.
+    let relations = unsafe { (*irp).IoStatus.Information } as *mut DEVICE_RELATIONS;
+    if relations.is_null() {
+        return;
+    }
+    // SAFETY: the bus driver's DEVICE_RELATIONS.
+    let count = unsafe { (*relations).Count } as usize;
+    if count > MAX_CHILDREN {
+        warn!("BusRelations with {} children: not filtered", count);
+        return;
+    }
+    // SAFETY: `Objects` has `count` entries.
+    let objects =
+        unsafe { core::ptr::addr_of_mut!((*relations).Objects) }.cast::<*mut DEVICE_OBJECT>();
+    let mut children: Vec<Vec<String>> = Vec::new();
+    if children.try_reserve_exact(count).is_err() {
+        return;
+    }
+    for i in 0..count {
+        // SAFETY: index below `count`.
+        let child = unsafe { objects.wrapping_add(i).read() };
+        // SAFETY: a referenced child PDO of the bus, PASSIVE_LEVEL.
+        children.push(unsafe { hardware_ids(child) });
+    }
+    let Ok(verdict) = plan(&facts, &children) else {
+        return;
+    };
+    let mut kept = 0;
+    for (i, hide) in verdict.hide.iter().enumerate() {
+        // SAFETY: index below `count`.
+        let child = unsafe { objects.wrapping_add(i).read() };
+        match hide {
+            Some(entry) => {
+                info!(
+                    "hiding {} ({}) from the PCI bus: PV drivers replace it",
+                    entry.name,
+                    children[i].first().map(String::as_str).unwrap_or("?")
+                );
+                // SAFETY: the reference the bus driver took for this list entry.
+                unsafe { ObfDereferenceObject(child.cast()) };
+            }
+            None => {
+                // SAFETY: kept <= i < count.
+                unsafe { objects.wrapping_add(kept).write(child) };
+                kept += 1;
+            }
+        }
+    }
+    // SAFETY: the list we own now; fewer entries than before.
+    unsafe { (*relations).Count = kept as ULONG };
+}
+
+unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY: the I/O manager calls us with one of our filter devices.
+    let ext = unsafe { extension(device) };
+    let guard = match ext.remove_lock.acquire() {
+        Ok(guard) => guard,
+        // SAFETY: we own the IRP.
+        Err(status) => return unsafe { complete(irp, status) },
+    };
+    // SAFETY: an IRP we own.
+    let stack = unsafe { IoGetCurrentIrpStackLocation(irp) };
+    // SAFETY: its current stack location.
+    let stack = unsafe { &*stack };
+    match stack.MinorFunction {
+        IRP_MN_QUERY_DEVICE_RELATIONS => {
+            // SAFETY: the member for IRP_MN_QUERY_DEVICE_RELATIONS.
+            let kind = unsafe { stack.Parameters.QueryDeviceRelations.Type };
+            if kind != BusRelations {
+                // SAFETY: our filter's lower device and an IRP we own.
+                return unsafe { skip_and_call(ext.lower, irp) };
+            }
+            // SAFETY: PnP IRPs arrive at PASSIVE_LEVEL; we own the IRP.
+            let status = unsafe { forward_and_wait(ext.lower, irp) };
+            if NT_SUCCESS(status) {
+                // SAFETY: we own the IRP again, at PASSIVE_LEVEL.
+                unsafe { filter_relations(irp) };
+            }
+            // SAFETY: completing an IRP we own, once, with the bus driver's status.
+            unsafe { IoCompleteRequest(irp, IO_NO_INCREMENT) };
+            status
+        }
+        IRP_MN_REMOVE_DEVICE => {
+            let lower = ext.lower;
+            guard.release_and_wait();
+            // SAFETY: the lower device and an IRP we own; not touched afterwards.
+            let status = unsafe { skip_and_call(lower, irp) };
+            // SAFETY: the device we attached to in AddDevice.
+            unsafe { IoDetachDevice(lower) };
+            // SAFETY: our filter device, detached; nothing uses the extension after this.
+            unsafe { IoDeleteDevice(device) };
+            info!("REMOVE_DEVICE: detached");
+            status
+        }
+        // SAFETY: the lower device and an IRP we own.
+        _ => unsafe { skip_and_call(ext.lower, irp) },
+    }
+}
+
+unsafe extern "system" fn dispatch_power(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY: the power manager calls us with one of our filter devices.
+    let ext = unsafe { extension(device) };
+    // SAFETY: required before Vista for every power IRP, harmless after; we own the IRP.
+    unsafe { PoStartNextPowerIrp(irp) };
+    let _guard = match ext.remove_lock.acquire() {
+        Ok(guard) => guard,
+        // SAFETY: we own the IRP.
+        Err(status) => return unsafe { complete(irp, status) },
+    };
+    // SAFETY: we own the IRP.
+    unsafe { IoSkipCurrentIrpStackLocation(irp) };
+    // SAFETY: the lower device and an IRP set up for it.
+    unsafe { PoCallDriver(ext.lower, irp) }
+}
+
+/// Every other major function: passed down untouched.
+unsafe extern "system" fn dispatch_pass(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY: the I/O manager calls us with one of our filter devices.
+    let ext = unsafe { extension(device) };
+    let _guard = match ext.remove_lock.acquire() {
+        Ok(guard) => guard,
+        // SAFETY: we own the IRP.
+        Err(status) => return unsafe { complete(irp, status) },
+    };
+    // SAFETY: the lower device and an IRP we own.
+    unsafe { skip_and_call(ext.lower, irp) }
+}
