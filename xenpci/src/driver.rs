@@ -2,8 +2,10 @@
 //! AddDevice, the FDO's PnP and power dispatch, platform bring-up at IRP_MN_START_DEVICE, the
 //! interrupt (ISR acknowledges, DPC dispatches event channels), and a work item that handles
 //! xenstore watch events at PASSIVE_LEVEL (`device` → IoInvalidateDeviceRelations,
-//! `control/shutdown` → logged). Decisions live in `xenpci` (lib), `xen-platform` and
-//! `xen-bus`; this file only carries them out.
+//! `control/shutdown` → the shutdownmon interface), the child PDOs through `pdo.rs`, and the
+//! shutdownmon device interface (create/cleanup/close, METHOD_BUFFERED IOCTLs with a pended,
+//! cancellable WAIT). Decisions live in `xenpci` (lib), `xen-platform` and `xen-bus`; this
+//! file only carries them out.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -12,6 +14,7 @@ use core::mem::size_of;
 use core::ptr::{addr_of, addr_of_mut, null_mut};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
 
+use nt_kernel::cancel::*;
 use nt_kernel::irp::*;
 use nt_kernel::ntdef::*;
 use nt_kernel::pool::POOL_TAG;
@@ -20,20 +23,29 @@ use nt_kernel::sync::SpinLock;
 use nt_kernel::wdm::*;
 use nt_kernel::work_item::*;
 use nt_kernel::{error, info, trace, warn};
+use xen_bus::shutdown_ioctl::{
+    GUID_DEVINTERFACE_XENPCI_SHUTDOWN, IOCTL_XENPCI_SHUTDOWN_WAIT_REQUEST,
+};
 use xen_hal::{Clock, Instant, OwnedPages, PhysicalMapper};
 use xen_hypercall::arch::x86_64::{detect_xen, HypercallPage};
 use xen_platform::shutdown::{self, ShutdownError, SHUTDOWN_WATCH_TOKEN};
 use xen_platform::{
     decide_and_unplug, watch_devices, CallbackVia, Platform, PlatformConfig, PlatformResources,
-    Supported, UnplugDecision, DEVICE_WATCH_TOKEN,
+    UnplugDecision, DEVICE_WATCH_TOKEN,
 };
 use xenpci::boot::{self, RegistryFacts, XenPresence};
 use xenpci::fdo::{self, FdoAction, FdoState, PnpMinor};
 use xenpci::resources::{self, Resource};
+use xenpci::shutdown::{Bridge, IoctlOutcome};
 use xenstore::{Client, RingTransport};
 
 use crate::hal::{self, HypercallRef, NtClock, NtHypervisor, NtMapper, PoolPages, Ports};
+use crate::pdo;
 use crate::registry::Key;
+
+/// First field of the FDO's extension; differs from [`pdo::PDO_EXTENSION_MAGIC`], which is how
+/// a dispatch routine tells the FDO from a child PDO.
+const FDO_EXTENSION_MAGIC: u32 = u32::from_le_bytes(*b"XFDO");
 
 static DRIVER_NAME: &str = "xenpci";
 
@@ -105,7 +117,10 @@ struct Running {
 }
 
 /// Per-FDO state, in the device extension.
+#[repr(C)]
 struct DeviceExtension {
+    /// [`FDO_EXTENSION_MAGIC`].
+    magic: u32,
     pdo: *mut DEVICE_OBJECT,
     lower: *mut DEVICE_OBJECT,
     state: AtomicU8,
@@ -122,6 +137,16 @@ struct DeviceExtension {
     work_idle: KEVENT,
     work: SpinLock<WorkState>,
     work_item: *mut IO_WORKITEM,
+    /// The children (under `store_mutex`, as pdo.rs requires serialised calls).
+    bus: UnsafeCell<pdo::Bus>,
+    /// The shutdownmon side (under `store_mutex`).
+    bridge: UnsafeCell<Bridge>,
+    /// The file object that declared the shutdown features (under `store_mutex`).
+    features_owner: UnsafeCell<PVOID>,
+    /// The pended WAIT_REQUEST IRP (under the cancel spin lock).
+    waiting: UnsafeCell<*mut IRP>,
+    /// The shutdown interface's symbolic link (from IoRegisterDeviceInterface).
+    interface_name: UnsafeCell<UNICODE_STRING>,
 }
 
 /// DriverEntry: Xen detection, the unplug (before the emulated storage stack starts: xenpci is
@@ -145,6 +170,10 @@ extern "system" fn DriverEntry(
     driver.MajorFunction[usize::from(IRP_MJ_PNP)] = Some(dispatch_pnp);
     driver.MajorFunction[usize::from(IRP_MJ_POWER)] = Some(dispatch_power);
     driver.MajorFunction[usize::from(IRP_MJ_SYSTEM_CONTROL)] = Some(dispatch_forward);
+    driver.MajorFunction[usize::from(IRP_MJ_CREATE)] = Some(dispatch_create_close);
+    driver.MajorFunction[usize::from(IRP_MJ_CLOSE)] = Some(dispatch_create_close);
+    driver.MajorFunction[usize::from(IRP_MJ_CLEANUP)] = Some(dispatch_cleanup);
+    driver.MajorFunction[usize::from(IRP_MJ_DEVICE_CONTROL)] = Some(dispatch_device_control);
     // SAFETY: DriverExtension is valid for a driver object handed to DriverEntry.
     match unsafe { driver.DriverExtension.as_mut() } {
         Some(extension) => extension.AddDevice = Some(add_device),
@@ -275,6 +304,7 @@ unsafe extern "system" fn add_device(
     // the kernel objects are zeroed here and initialised in place below.
     unsafe {
         ext.write(DeviceExtension {
+            magic: FDO_EXTENSION_MAGIC,
             pdo,
             lower,
             state: AtomicU8::new(FdoState::NotStarted as u8),
@@ -290,8 +320,33 @@ unsafe extern "system" fn add_device(
                 pending: 0,
             }),
             work_item,
+            bus: UnsafeCell::new(pdo::Bus::new(driver)),
+            bridge: UnsafeCell::new(Bridge::new()),
+            features_owner: UnsafeCell::new(null_mut()),
+            waiting: UnsafeCell::new(null_mut()),
+            interface_name: UnsafeCell::new(UNICODE_STRING {
+                Length: 0,
+                MaximumLength: 0,
+                Buffer: null_mut(),
+            }),
         })
     };
+    let guid = GUID_DEVINTERFACE_XENPCI_SHUTDOWN;
+    let guid = GUID {
+        Data1: guid.data1,
+        Data2: guid.data2,
+        Data3: guid.data3,
+        Data4: guid.data4,
+    };
+    // SAFETY: our PDO; the name is written into the extension, which outlives it.
+    let status =
+        unsafe { IoRegisterDeviceInterface(pdo, &guid, null_mut(), (*ext).interface_name.get()) };
+    if !NT_SUCCESS(status) {
+        warn!(
+            "AddDevice: IoRegisterDeviceInterface failed {:#010x}",
+            status
+        );
+    }
     // SAFETY: the extension stays at this address until IoDeleteDevice.
     unsafe { RemoveLock::initialize(addr_of_mut!((*ext).remove_lock), POOL_TAG) };
     // SAFETY: as above; the DPC's context is the extension.
@@ -398,6 +453,11 @@ unsafe fn complete(irp: *mut IRP, status: NTSTATUS) -> NTSTATUS {
 }
 
 unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY: a device object of this driver.
+    if unsafe { pdo::is_pdo(device) } {
+        // SAFETY: a child PDO and an IRP we own.
+        return unsafe { pdo::dispatch_pnp(device, irp) };
+    }
     // SAFETY: the PnP manager calls us with our FDO and an IRP we own.
     let ext = unsafe { extension(device) };
     let guard = match ext.remove_lock.acquire() {
@@ -464,6 +524,17 @@ unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP
             ext.state.store(FdoState::Deleted as u8, Ordering::Release);
             guard.release_and_wait();
             stop_platform(ext);
+            lock_store(ext);
+            // SAFETY: the mutex is held; PnP removed the children before their parent.
+            unsafe { (*ext.bus.get()).delete_all() };
+            unlock_store(ext);
+            // SAFETY: the name IoRegisterDeviceInterface allocated (or an empty string).
+            unsafe {
+                let name = ext.interface_name.get();
+                if !(*name).Buffer.is_null() {
+                    RtlFreeUnicodeString(name);
+                }
+            }
             let lower = ext.lower;
             let work_item = ext.work_item;
             // SAFETY: we own the IRP.
@@ -483,9 +554,19 @@ unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP
             // SAFETY: `Parameters.QueryDeviceRelations` is the active member.
             let kind = unsafe { stack.Parameters.QueryDeviceRelations.Type };
             if kind == BusRelations {
-                // The child PDOs (xen-bus model, `pdo.rs`) are added here once that part is
-                // wired; until then the relations are passed down unchanged.
-                trace!("BusRelations: no child PDOs reported yet");
+                lock_store(ext);
+                // SAFETY: the mutex is held; PASSIVE_LEVEL; we own the IRP.
+                let status = unsafe { (*ext.bus.get()).query_bus_relations(irp) };
+                // SAFETY: the mutex is held.
+                let vbd = unsafe { (*ext.bus.get()).has_vbd_child() };
+                unlock_store(ext);
+                if vbd {
+                    record_pv_disk();
+                }
+                if !NT_SUCCESS(status) {
+                    // SAFETY: we own the IRP; not passed down on failure.
+                    return unsafe { complete(irp, status) };
+                }
             }
             // SAFETY: our extension and an IRP we own.
             unsafe { skip_and_call(ext, irp) }
@@ -753,19 +834,50 @@ fn connect_store(ext: &DeviceExtension, running: *mut Running) {
     if let Err(e) = shutdown::watch(&mut client) {
         error!("xenstore: watch on control/shutdown failed: {:?}", e);
     }
-    record_pv_disk(&mut client);
+    let own_domid = xenbus::handshake::read_own_domid(&mut client).ok();
+    // SAFETY: PASSIVE_LEVEL in START_DEVICE; `lower` is the device we attached to.
+    let parent_bus = unsafe { pdo::query_parent_bus_interface(ext.lower) };
+    if parent_bus.is_none() {
+        warn!("the PCI bus driver gave no bus interface: children get no DMA adapter");
+    }
+    let selected = running.platform.resources();
+    let child_resources = xen_bus::binding::PlatformResources {
+        // Raw and translated memory addresses are the same on x86.
+        memory_start: selected.bar_base.0 << xen_hal::PAGE_SHIFT,
+        memory_length: selected.bar_len,
+        interrupt_vector: match selected.callback {
+            CallbackVia::Gsi(gsi) => gsi,
+            CallbackVia::PciIntx { .. } => 0,
+        },
+        level_triggered: true,
+    };
     lock_store(ext);
+    // SAFETY: the mutex is held; PASSIVE_LEVEL. No services yet: the Windows side of the
+    // child interface (locking around the platform objects) is not written, so children are
+    // enumerated but their drivers are refused the interface with a log line.
+    let changed = unsafe {
+        let bus = &mut *ext.bus.get();
+        bus.set_platform(child_resources, None, parent_bus);
+        bus.rescan(&mut client, own_domid)
+    };
     // SAFETY: the mutex is held; nobody else touches the slot.
     unsafe { *running.store.get() = Some(client) };
     unlock_store(ext);
+    // SAFETY: the registered name (empty if registration failed, then this fails harmlessly).
+    let status = unsafe { IoSetDeviceInterfaceState(ext.interface_name.get(), TRUE) };
+    if !NT_SUCCESS(status) {
+        warn!("enabling the shutdown interface failed {:#010x}", status);
+    }
+    if changed {
+        // SAFETY: the PDO we were added for.
+        unsafe { IoInvalidateDeviceRelations(ext.pdo, BusRelations) };
+    }
 }
 
-/// Persists `PvDiskSeen` the first time a vbd is listed while xenvbd is installed.
-fn record_pv_disk(client: &mut Store) {
-    let listed = client
-        .directory("device/vbd")
-        .map(|d| !d.is_empty())
-        .unwrap_or(false);
+/// Persists `PvDiskSeen` the first time a vbd child is reported to PnP while xenvbd is
+/// installed.
+fn record_pv_disk() {
+    let listed = true;
     let installed = XENVBD_INSTALLED.load(Ordering::Acquire);
     let already = PV_DISK_SEEN.load(Ordering::Acquire);
     if boot::should_record_pv_disk(listed, installed, already) {
@@ -815,6 +927,12 @@ fn stop_platform(ext: &DeviceExtension) {
             null_mut(),
         )
     };
+    // SAFETY: the registered name; disabling an unregistered one fails harmlessly.
+    unsafe { IoSetDeviceInterfaceState(ext.interface_name.get(), FALSE) };
+    if let Some(irp) = take_waiting(ext) {
+        // SAFETY: taken from the slot with its cancel routine cleared: ours to complete.
+        unsafe { complete_information(irp, STATUS_DEVICE_REMOVED, 0) };
+    }
     ext.running.store(null_mut(), Ordering::Release);
     // SAFETY: created by Box::into_raw in start_platform; nothing references it any more.
     let running = unsafe { Box::from_raw(running) };
@@ -938,6 +1056,7 @@ fn handle_watches(ext: &DeviceExtension, running: &Running) {
     let slot = unsafe { &mut *running.store.get() };
     let mut devices_changed = false;
     let mut shutdown_changed = false;
+    let mut invalidate = false;
     if let Some(client) = slot.as_mut() {
         for _ in 0..MAX_EVENTS_PER_WORK {
             match client.take_watch_event() {
@@ -952,16 +1071,24 @@ fn handle_watches(ext: &DeviceExtension, running: &Running) {
             }
         }
         if devices_changed {
-            record_pv_disk(client);
+            let own_domid = xenbus::handshake::read_own_domid(client).ok();
+            // SAFETY: the mutex is held; PASSIVE_LEVEL.
+            invalidate = unsafe { (*ext.bus.get()).rescan(client, own_domid) };
         }
         if shutdown_changed {
-            // No shutdown agent is connected through the IOCTL interface yet: requests are
-            // logged and left unacknowledged, so the toolstack sees no PV shutdown support.
-            match shutdown::take_request(client, Supported::default()) {
+            // SAFETY: the mutex is held.
+            let bridge = unsafe { &mut *ext.bridge.get() };
+            match bridge.take(client) {
                 Ok(None) => {}
-                Ok(Some(request)) => info!("shutdown request '{}'", request),
+                Ok(Some(request)) => {
+                    info!(
+                        "shutdown request '{}' acknowledged, passed to the shutdown service",
+                        request.action.xenstore_name()
+                    );
+                    complete_waiting(ext, bridge);
+                }
                 Err(ShutdownError::Unsupported(request)) => info!(
-                    "shutdown request '{}' seen; no shutdown agent connected, not acknowledged",
+                    "shutdown request '{}' not taken: no shutdown service declared it",
                     request
                 ),
                 Err(e) => warn!("{}", e),
@@ -969,8 +1096,8 @@ fn handle_watches(ext: &DeviceExtension, running: &Running) {
         }
     }
     unlock_store(ext);
-    if devices_changed {
-        trace!("device watch fired: invalidating bus relations");
+    if invalidate {
+        trace!("children changed: invalidating bus relations");
         // SAFETY: the PDO we were added for.
         unsafe { IoInvalidateDeviceRelations(ext.pdo, BusRelations) };
     }
@@ -981,6 +1108,11 @@ fn handle_watches(ext: &DeviceExtension, running: &Running) {
 /// Power IRPs go to the PCI bus driver (the platform device has no device power states of its
 /// own to manage; the children's power is handled on their PDOs).
 unsafe extern "system" fn dispatch_power(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY: a device object of this driver.
+    if unsafe { pdo::is_pdo(device) } {
+        // SAFETY: a child PDO and an IRP we own.
+        return unsafe { pdo::dispatch_power(device, irp) };
+    }
     // SAFETY: the power manager calls us with our FDO and an IRP we own.
     let ext = unsafe { extension(device) };
     // SAFETY: required before Vista, harmless after; we own the IRP.
@@ -998,6 +1130,11 @@ unsafe extern "system" fn dispatch_power(device: *mut DEVICE_OBJECT, irp: *mut I
 
 /// IRP_MJ_SYSTEM_CONTROL (WMI): passed down.
 unsafe extern "system" fn dispatch_forward(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY: a device object of this driver.
+    if unsafe { pdo::is_pdo(device) } {
+        // SAFETY: a child PDO and an IRP we own.
+        return unsafe { pdo::dispatch_other(device, irp) };
+    }
     // SAFETY: the I/O manager calls us with our FDO.
     let ext = unsafe { extension(device) };
     let _guard = match ext.remove_lock.acquire() {
@@ -1007,4 +1144,291 @@ unsafe extern "system" fn dispatch_forward(device: *mut DEVICE_OBJECT, irp: *mut
     };
     // SAFETY: our extension and an IRP we own.
     unsafe { skip_and_call(ext, irp) }
+}
+
+// ---- the shutdownmon interface ------------------------------------------------------------------
+
+/// `STATUS_DEVICE_BUSY`.
+const STATUS_DEVICE_BUSY: NTSTATUS = 0x8000_0011_u32 as i32;
+/// Longest IOCTL input copied (the messages are 16 bytes).
+const MAX_IOCTL_INPUT: usize = 64;
+
+/// Completes `irp` with `status` and `information` bytes.
+///
+/// # Safety
+/// The caller owns `irp` and does not touch it afterwards.
+unsafe fn complete_information(irp: *mut IRP, status: NTSTATUS, information: usize) -> NTSTATUS {
+    // SAFETY: we own the IRP.
+    unsafe { (*irp).IoStatus.Information = information };
+    // SAFETY: as above.
+    unsafe { complete(irp, status) }
+}
+
+type CancelRoutine = unsafe extern "system" fn(*mut DEVICE_OBJECT, *mut IRP);
+
+/// `IoSetCancelRoutine`: atomically replaces `IRP.CancelRoutine`; returns whether one was set.
+///
+/// # Safety
+/// `irp` is a live IRP owned (or pended) by the caller.
+unsafe fn set_cancel_routine(irp: *mut IRP, routine: Option<CancelRoutine>) -> bool {
+    // SAFETY: `PDRIVER_CANCEL` is a nullable function pointer with the size and alignment of a
+    // `usize`; the field is only changed atomically, as the WDK macro does.
+    let field =
+        unsafe { &*addr_of_mut!((*irp).CancelRoutine).cast::<core::sync::atomic::AtomicUsize>() };
+    let new = routine.map_or(0, |f| f as usize);
+    field.swap(new, Ordering::SeqCst) != 0
+}
+
+/// Takes the pended WAIT IRP out of its slot, clearing its cancel routine; `None` if there is
+/// none or its cancellation already started (the cancel routine completes it then).
+fn take_waiting(ext: &DeviceExtension) -> Option<*mut IRP> {
+    let mut irql: KIRQL = 0;
+    // SAFETY: IRQL <= DISPATCH_LEVEL; released below.
+    unsafe { IoAcquireCancelSpinLock(&mut irql) };
+    // SAFETY: the slot is guarded by the cancel spin lock, held.
+    let irp = unsafe { core::mem::replace(&mut *ext.waiting.get(), null_mut()) };
+    // SAFETY: a pended IRP of ours, if any.
+    let taken = (!irp.is_null() && unsafe { set_cancel_routine(irp, None) }).then_some(irp);
+    // SAFETY: acquired above.
+    unsafe { IoReleaseCancelSpinLock(irql) };
+    taken
+}
+
+/// The METHOD_BUFFERED output view of `irp`.
+///
+/// # Safety
+/// The caller owns `irp`, a DEVICE_CONTROL IRP; the view is used before it completes.
+unsafe fn output_of<'a>(irp: *mut IRP) -> &'a mut [u8] {
+    // SAFETY: caller guarantee; `DeviceIoControl` is the active member.
+    let length = unsafe {
+        (*IoGetCurrentIrpStackLocation(irp))
+            .Parameters
+            .DeviceIoControl
+            .OutputBufferLength
+    } as usize;
+    // SAFETY: as above.
+    let buffer = unsafe { (*irp).AssociatedIrp }.cast::<u8>();
+    if buffer.is_null() || length == 0 {
+        return &mut [];
+    }
+    // SAFETY: the I/O manager's system buffer is at least OutputBufferLength long.
+    unsafe { core::slice::from_raw_parts_mut(buffer, length) }
+}
+
+/// Completes a pended WAIT with the bridge's request (called with `store_mutex` held, right
+/// after a request was posted, so no post can slip between a check and a pend).
+fn complete_waiting(ext: &DeviceExtension, bridge: &mut Bridge) {
+    let Some(irp) = take_waiting(ext) else {
+        return;
+    };
+    // SAFETY: the IRP is ours again.
+    let output = unsafe { output_of(irp) };
+    let (status, information) = match bridge.ioctl(IOCTL_XENPCI_SHUTDOWN_WAIT_REQUEST, &[], output)
+    {
+        IoctlOutcome::Complete {
+            status,
+            information,
+        } => (status, information),
+        _ => (STATUS_UNSUCCESSFUL, 0),
+    };
+    // SAFETY: ours to complete.
+    unsafe { complete_information(irp, status, information) };
+}
+
+/// Cancel routine of the pended WAIT (called with the cancel spin lock held).
+unsafe extern "system" fn cancel_wait(device: *mut DEVICE_OBJECT, irp: *mut IRP) {
+    // SAFETY: our FDO (only its WAIT IRPs get this routine).
+    let ext = unsafe { extension(device) };
+    // SAFETY: the slot is guarded by the cancel spin lock, which the I/O manager holds.
+    unsafe {
+        let slot = ext.waiting.get();
+        if *slot == irp {
+            *slot = null_mut();
+        }
+    }
+    // SAFETY: the I/O manager acquired it for us at this IRQL.
+    unsafe { IoReleaseCancelSpinLock((*irp).CancelIrql) };
+    // SAFETY: a cancelled IRP of ours, completed once here.
+    unsafe { complete_information(irp, STATUS_CANCELLED, 0) };
+}
+
+/// Pends a WAIT (called with `store_mutex` held). One WAIT may be outstanding at a time.
+///
+/// # Safety
+/// The caller owns `irp`.
+unsafe fn pend_wait(ext: &DeviceExtension, irp: *mut IRP) -> NTSTATUS {
+    let mut irql: KIRQL = 0;
+    // SAFETY: PASSIVE_LEVEL; released on every path below.
+    unsafe { IoAcquireCancelSpinLock(&mut irql) };
+    // SAFETY: guarded by the cancel spin lock.
+    let busy = unsafe { !(*ext.waiting.get()).is_null() };
+    // SAFETY: we own the IRP.
+    let cancelled = unsafe { (*irp).Cancel } != 0;
+    if busy || cancelled {
+        // SAFETY: acquired above.
+        unsafe { IoReleaseCancelSpinLock(irql) };
+        let status = if cancelled {
+            STATUS_CANCELLED
+        } else {
+            STATUS_DEVICE_BUSY
+        };
+        // SAFETY: we own the IRP.
+        return unsafe { complete_information(irp, status, 0) };
+    }
+    // SAFETY: we own the IRP; it becomes visible to others only through the slot below.
+    unsafe { IoMarkIrpPending(irp) };
+    // SAFETY: as above.
+    unsafe { set_cancel_routine(irp, Some(cancel_wait)) };
+    // SAFETY: guarded by the cancel spin lock.
+    unsafe { *ext.waiting.get() = irp };
+    // SAFETY: acquired above.
+    unsafe { IoReleaseCancelSpinLock(irql) };
+    STATUS_PENDING
+}
+
+/// IRP_MJ_CREATE / IRP_MJ_CLOSE on the FDO (the shutdown interface): succeed.
+unsafe extern "system" fn dispatch_create_close(
+    device: *mut DEVICE_OBJECT,
+    irp: *mut IRP,
+) -> NTSTATUS {
+    // SAFETY: a device object of this driver.
+    if unsafe { pdo::is_pdo(device) } {
+        // SAFETY: a child PDO and an IRP we own.
+        return unsafe { pdo::dispatch_other(device, irp) };
+    }
+    // SAFETY: we own the IRP.
+    unsafe { complete_information(irp, STATUS_SUCCESS, 0) }
+}
+
+/// IRP_MJ_CLEANUP: a handle closed: its pended WAIT is cancelled, and if it was the service
+/// that declared the shutdown features, they are withdrawn from xenstore.
+unsafe extern "system" fn dispatch_cleanup(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY: a device object of this driver.
+    if unsafe { pdo::is_pdo(device) } {
+        // SAFETY: a child PDO and an IRP we own.
+        return unsafe { pdo::dispatch_other(device, irp) };
+    }
+    // SAFETY: our FDO.
+    let ext = unsafe { extension(device) };
+    // SAFETY: we own the IRP.
+    let file = unsafe { (*IoGetCurrentIrpStackLocation(irp)).FileObject };
+    lock_store(ext);
+    if let Some(waiting) = take_waiting(ext) {
+        // SAFETY: taken with its cancel routine cleared: ours.
+        let owner = unsafe { (*IoGetCurrentIrpStackLocation(waiting)).FileObject };
+        if owner == file {
+            // SAFETY: as above.
+            unsafe { complete_information(waiting, STATUS_CANCELLED, 0) };
+        } else {
+            // Another handle's WAIT: pend it again (the store mutex is held).
+            // SAFETY: ours again.
+            unsafe { pend_wait(ext, waiting) };
+        }
+    }
+    // SAFETY: the mutex is held: the bridge, owner and client are ours.
+    unsafe {
+        if *ext.features_owner.get() == file {
+            *ext.features_owner.get() = null_mut();
+            let bridge = &mut *ext.bridge.get();
+            if let Some(running) = ext.running.load(Ordering::Acquire).as_ref() {
+                if let Some(client) = (*running.store.get()).as_mut() {
+                    if let Err(e) = bridge.disconnect(client) {
+                        warn!("withdrawing the shutdown features failed: {:?}", e);
+                    }
+                }
+            }
+            info!("shutdown service disconnected");
+        }
+    }
+    unlock_store(ext);
+    // SAFETY: we own the IRP.
+    unsafe { complete_information(irp, STATUS_SUCCESS, 0) }
+}
+
+/// IRP_MJ_DEVICE_CONTROL: the shutdownmon IOCTLs (METHOD_BUFFERED).
+unsafe extern "system" fn dispatch_device_control(
+    device: *mut DEVICE_OBJECT,
+    irp: *mut IRP,
+) -> NTSTATUS {
+    // SAFETY: a device object of this driver.
+    if unsafe { pdo::is_pdo(device) } {
+        // SAFETY: a child PDO and an IRP we own.
+        return unsafe { pdo::dispatch_other(device, irp) };
+    }
+    // SAFETY: our FDO.
+    let ext = unsafe { extension(device) };
+    let _guard = match ext.remove_lock.acquire() {
+        Ok(guard) => guard,
+        // SAFETY: we own the IRP.
+        Err(status) => return unsafe { complete(irp, status) },
+    };
+    // SAFETY: we own the IRP; `DeviceIoControl` is the active member.
+    let (code, input_length, file) = unsafe {
+        let stack = &*IoGetCurrentIrpStackLocation(irp);
+        (
+            stack.Parameters.DeviceIoControl.IoControlCode as u32,
+            stack.Parameters.DeviceIoControl.InputBufferLength as u32 as usize,
+            stack.FileObject,
+        )
+    };
+    // METHOD_BUFFERED: input and output share the system buffer; the input is copied first.
+    let mut input = [0u8; MAX_IOCTL_INPUT];
+    let input_length = input_length.min(MAX_IOCTL_INPUT);
+    // SAFETY: we own the IRP.
+    let buffer = unsafe { (*irp).AssociatedIrp }.cast::<u8>();
+    if !buffer.is_null() && input_length > 0 {
+        // SAFETY: the system buffer holds at least InputBufferLength bytes.
+        let source = unsafe { core::slice::from_raw_parts(buffer, input_length) };
+        if let Some(target) = input.get_mut(..input_length) {
+            target.copy_from_slice(source);
+        }
+    }
+    let input = input.get(..input_length).unwrap_or(&[]);
+    // SAFETY: we own the IRP; the input copy above no longer borrows the buffer.
+    let output = unsafe { output_of(irp) };
+    lock_store(ext);
+    // SAFETY: the mutex is held.
+    let bridge = unsafe { &mut *ext.bridge.get() };
+    let status = match bridge.ioctl(code, input, output) {
+        IoctlOutcome::Complete {
+            status,
+            information,
+        } => {
+            // SAFETY: we own the IRP.
+            unsafe { complete_information(irp, status, information) }
+        }
+        // SAFETY: we own the IRP; the mutex is held so no request is posted meanwhile.
+        IoctlOutcome::Pend => unsafe { pend_wait(ext, irp) },
+        IoctlOutcome::Advertise(wanted) => {
+            // SAFETY: the mutex is held.
+            let client = unsafe {
+                ext.running
+                    .load(Ordering::Acquire)
+                    .as_ref()
+                    .and_then(|r| (*r.store.get()).as_mut())
+            };
+            let status = match client {
+                Some(client) => match bridge.advertise(client, wanted) {
+                    Ok(()) => {
+                        // SAFETY: the mutex is held.
+                        unsafe { *ext.features_owner.get() = file };
+                        info!(
+                            "shutdown service connected: poweroff {}, reboot {}, halt {}",
+                            wanted.poweroff, wanted.reboot, wanted.halt
+                        );
+                        STATUS_SUCCESS
+                    }
+                    Err(e) => {
+                        warn!("advertising the shutdown features failed: {:?}", e);
+                        STATUS_UNSUCCESSFUL
+                    }
+                },
+                None => STATUS_DEVICE_NOT_READY,
+            };
+            // SAFETY: we own the IRP.
+            unsafe { complete_information(irp, status, 0) }
+        }
+    };
+    unlock_store(ext);
+    status
 }

@@ -6,6 +6,7 @@
 //! - [`boot`]: DriverEntry's facts and the unplug inputs.
 //! - [`resources`]: the platform device's BAR, port and interrupt from the start resources.
 //! - [`fdo`]: the FDO's PnP state machine.
+//! - [`shutdown`]: Xen shutdown requests to the shutdownmon IOCTL interface and back.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -16,3 +17,4 @@ extern crate alloc;
 pub mod boot;
 pub mod fdo;
 pub mod resources;
+pub mod shutdown;

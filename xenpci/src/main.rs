@@ -10,6 +10,8 @@ mod driver;
 #[cfg(target_os = "windows")]
 mod hal;
 #[cfg(target_os = "windows")]
+mod pdo;
+#[cfg(target_os = "windows")]
 mod registry;
 
 #[cfg(not(target_os = "windows"))]

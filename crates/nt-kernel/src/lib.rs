@@ -16,6 +16,8 @@
 //! for `target_os = "windows"`.
 #![no_std]
 
+pub mod cancel;
+pub mod chkstk;
 pub mod irp;
 pub mod layout;
 pub mod log;
