@@ -16,11 +16,13 @@
 //! A new version appends functions and bumps the version; the bus keeps serving the older
 //! ones (a v1 table is a prefix of a v2 table).
 //!
-//! [`BusServices`] is what the bus implements with its platform objects; [`ffi`] holds the
-//! thunks that serve a table from a [`ChildContext`] and the child's safe wrapper
-//! ([`ffi::ChildInterface`]).
+//! [`BusServices`] is what the bus offers; [`shared::PlatformServices`] implements it over
+//! the platform objects given any OS's locks ([`shared::PlatformAccess`]); [`single`] is that
+//! with `RefCell`s. [`ffi`] holds the thunks that serve a table from a [`ChildContext`] and the
+//! child's safe wrapper ([`ffi::ChildInterface`]).
 
 pub mod ffi;
+pub mod shared;
 pub mod single;
 
 use alloc::string::String;

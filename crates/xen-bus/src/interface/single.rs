@@ -1,50 +1,32 @@
-//! [`BusServices`] over the platform objects for single-threaded users (host tests against
-//! xen-sim, the testbed guest): the xenstore client, grant table and event channels behind
-//! `RefCell`s. xenpci itself serves the same trait over the same objects behind spin locks.
-//!
-//! Re-entrancy (a callback that calls back into the services while they are busy) is refused
-//! with [`ServiceError::Failed`], never a panic: every borrow is `try_borrow`.
+//! [`PlatformAccess`] with `RefCell`s, for single-threaded users (host tests against xen-sim,
+//! the testbed guest). Re-entry (a callback that calls back into the services while they are
+//! busy) is refused with [`ServiceError::Failed`], never a panic: every borrow is a
+//! `try_borrow_mut`.
 
-use alloc::string::String;
-use alloc::vec::Vec;
-use core::cell::{Cell, RefCell};
-use core::fmt::Write as _;
+use core::cell::RefCell;
 
-use xen_evtchn::{EventChannels, EventHandler};
+use xen_evtchn::EventChannels;
 use xen_grant::GrantTable;
-use xen_hal::{Clock, DomainId, EventChannelPort, GrantRef, Hypervisor, Pfn};
-use xenstore::{Client, Transport, TxId, Wait};
+use xen_hal::{Clock, DomainId, Hypervisor};
+use xenstore::{Client, Transport, Wait};
 
-use super::{BusServices, ServiceError, WatchCallback};
+use super::shared::{ChildWatches, PlatformAccess, PlatformServices};
+use super::ServiceError;
 
-/// Most watches the children may hold together.
-pub const MAX_WATCHES: usize = 256;
-
-struct Watch {
-    handle: u32,
-    path: String,
-    token: String,
-    callback: WatchCallback,
-    context: usize,
-}
-
-/// The services over `RefCell`ed platform objects.
-pub struct SingleThreadServices<H: Hypervisor, T: Transport, C: Clock, W: Wait> {
+/// The platform objects behind `RefCell`s.
+pub struct RefCellPlatform<H: Hypervisor, T: Transport, C: Clock, W: Wait> {
     hv: H,
-    store: RefCell<Client<T, C, W>>,
+    store: RefCell<(Client<T, C, W>, ChildWatches)>,
     grants: RefCell<GrantTable>,
     channels: RefCell<EventChannels>,
-    watches: RefCell<Vec<Watch>>,
-    next_handle: Cell<u32>,
     domid: DomainId,
 }
 
-fn busy<E>(_: E) -> ServiceError {
-    ServiceError::Failed
-}
+/// The child services for single-threaded users.
+pub type SingleThreadServices<H, T, C, W> = PlatformServices<RefCellPlatform<H, T, C, W>>;
 
-impl<H: Hypervisor, T: Transport, C: Clock, W: Wait> SingleThreadServices<H, T, C, W> {
-    /// Services over the given objects for domain `domid`.
+impl<H: Hypervisor, T: Transport, C: Clock, W: Wait> RefCellPlatform<H, T, C, W> {
+    /// The objects of domain `domid`.
     pub fn new(
         hv: H,
         store: Client<T, C, W>,
@@ -52,197 +34,68 @@ impl<H: Hypervisor, T: Transport, C: Clock, W: Wait> SingleThreadServices<H, T, 
         channels: EventChannels,
         domid: DomainId,
     ) -> Self {
-        SingleThreadServices {
+        RefCellPlatform {
             hv,
-            store: RefCell::new(store),
+            store: RefCell::new((store, ChildWatches::new())),
             grants: RefCell::new(grants),
             channels: RefCell::new(channels),
-            watches: RefCell::new(Vec::new()),
-            next_handle: Cell::new(1),
             domid,
         }
     }
 
-    /// The xenstore client (for the bus's own use between calls).
-    pub fn store(&self) -> &RefCell<Client<T, C, W>> {
-        &self.store
-    }
-
-    /// The grant table.
-    pub fn grants(&self) -> &RefCell<GrantTable> {
-        &self.grants
-    }
-
-    /// The event channels (the bus's upcall handler dispatches through them).
+    /// The event channels (the upcall handler dispatches through them).
     pub fn channels(&self) -> &RefCell<EventChannels> {
         &self.channels
     }
 
-    /// Delivers pending watch events to the children's callbacks (the bus's xenstore worker
-    /// calls this); events for other tokens are left to the bus. Returns how many callbacks
-    /// ran. At most `limit` events are taken per call.
-    pub fn dispatch_watch_events(&self, limit: usize) -> Result<usize, ServiceError> {
-        let mut calls: Vec<(WatchCallback, usize, u32)> = Vec::new();
-        {
-            let mut store = self.store.try_borrow_mut().map_err(busy)?;
-            let watches = self.watches.try_borrow().map_err(busy)?;
-            for watch in watches.iter() {
-                let mut taken = 0;
-                while taken < limit {
-                    match store.core().take_watch_event_for(&watch.token) {
-                        Some(_) => taken += 1,
-                        None => break,
-                    }
-                }
-                if taken > 0 {
-                    calls
-                        .try_reserve(1)
-                        .map_err(|_| ServiceError::NoResources)?;
-                    calls.push((watch.callback, watch.context, watch.handle));
-                }
-            }
-        }
-        // Called with nothing borrowed: callbacks may call back into the services.
-        for (callback, context, handle) in &calls {
-            callback(*context, *handle);
-        }
-        Ok(calls.len())
-    }
-
-    /// Takes the events xenstore already sent without blocking (reads the ring).
+    /// Reads what xenstore already sent (watch events), without blocking.
     pub fn poll_store(&self) -> Result<(), ServiceError> {
-        let mut store = self.store.try_borrow_mut().map_err(busy)?;
-        store.pump().map_err(ServiceError::from)
+        let mut store = self
+            .store
+            .try_borrow_mut()
+            .map_err(|_| ServiceError::Failed)?;
+        store.0.pump().map_err(ServiceError::from)
     }
 }
 
-impl<H: Hypervisor, T: Transport, C: Clock, W: Wait> BusServices
-    for SingleThreadServices<H, T, C, W>
+impl<H: Hypervisor, T: Transport, C: Clock, W: Wait> PlatformAccess
+    for RefCellPlatform<H, T, C, W>
 {
-    fn store_read(&self, tx: u32, path: &str) -> Result<Vec<u8>, ServiceError> {
-        let mut store = self.store.try_borrow_mut().map_err(busy)?;
-        if tx == 0 {
-            Ok(store.read(path)?)
-        } else {
-            Ok(store.in_transaction(TxId(tx)).read(path)?)
-        }
-    }
+    type Hv = H;
+    type Transport = T;
+    type Clock = C;
+    type Wait = W;
 
-    fn store_write(&self, tx: u32, path: &str, value: &[u8]) -> Result<(), ServiceError> {
-        let mut store = self.store.try_borrow_mut().map_err(busy)?;
-        if tx == 0 {
-            Ok(store.write(path, value)?)
-        } else {
-            Ok(store.in_transaction(TxId(tx)).write(path, value)?)
-        }
-    }
-
-    fn transaction_start(&self) -> Result<u32, ServiceError> {
-        let mut store = self.store.try_borrow_mut().map_err(busy)?;
-        Ok(store.transaction_start()?.0)
-    }
-
-    fn transaction_end(&self, tx: u32, commit: bool) -> Result<(), ServiceError> {
-        if tx == 0 {
-            return Err(ServiceError::InvalidParameter);
-        }
-        let mut store = self.store.try_borrow_mut().map_err(busy)?;
-        Ok(store.transaction_end(TxId(tx), commit)?)
-    }
-
-    fn store_watch(
+    fn with_store<R>(
         &self,
-        path: &str,
-        callback: WatchCallback,
-        context: usize,
-    ) -> Result<u32, ServiceError> {
-        let mut watches = self.watches.try_borrow_mut().map_err(busy)?;
-        if watches.len() >= MAX_WATCHES {
-            return Err(ServiceError::NoResources);
-        }
-        let handle = self.next_handle.get();
-        self.next_handle.set(handle.wrapping_add(1).max(1));
-        let mut token = String::new();
-        token
-            .try_reserve(24)
-            .map_err(|_| ServiceError::NoResources)?;
-        write!(token, "xen-bus-child:{handle}").map_err(|_| ServiceError::NoResources)?;
-        let mut owned = String::new();
-        owned
-            .try_reserve_exact(path.len())
-            .map_err(|_| ServiceError::NoResources)?;
-        owned.push_str(path);
-        watches
-            .try_reserve(1)
-            .map_err(|_| ServiceError::NoResources)?;
-        self.store
+        f: impl FnOnce(&mut Client<T, C, W>, &mut ChildWatches) -> R,
+    ) -> Result<R, ServiceError> {
+        let mut guard = self
+            .store
             .try_borrow_mut()
-            .map_err(busy)?
-            .watch(path, &token)?;
-        watches.push(Watch {
-            handle,
-            path: owned,
-            token,
-            callback,
-            context,
-        });
-        Ok(handle)
+            .map_err(|_| ServiceError::Failed)?;
+        let (store, watches) = &mut *guard;
+        Ok(f(store, watches))
     }
 
-    fn store_unwatch(&self, handle: u32) -> Result<(), ServiceError> {
-        let mut watches = self.watches.try_borrow_mut().map_err(busy)?;
-        let index = watches
-            .iter()
-            .position(|w| w.handle == handle)
-            .ok_or(ServiceError::InvalidParameter)?;
-        let watch = watches.swap_remove(index);
-        let mut store = self.store.try_borrow_mut().map_err(busy)?;
-        // The watch is gone from our table either way; stale events are dropped by token.
-        store.unwatch(&watch.path, &watch.token)?;
-        while store.core().take_watch_event_for(&watch.token).is_some() {}
-        Ok(())
+    fn with_grants<R>(&self, f: impl FnOnce(&mut GrantTable) -> R) -> Result<R, ServiceError> {
+        let mut grants = self
+            .grants
+            .try_borrow_mut()
+            .map_err(|_| ServiceError::Failed)?;
+        Ok(f(&mut grants))
     }
 
-    fn grant_access(
-        &self,
-        domid: DomainId,
-        pfn: Pfn,
-        readonly: bool,
-    ) -> Result<GrantRef, ServiceError> {
-        let mut grants = self.grants.try_borrow_mut().map_err(busy)?;
-        Ok(grants.grant_access(domid, pfn, readonly)?)
+    fn with_events<R>(&self, f: impl FnOnce(&mut EventChannels) -> R) -> Result<R, ServiceError> {
+        let mut channels = self
+            .channels
+            .try_borrow_mut()
+            .map_err(|_| ServiceError::Failed)?;
+        Ok(f(&mut channels))
     }
 
-    fn grant_end(&self, reference: GrantRef) -> Result<(), ServiceError> {
-        let mut grants = self.grants.try_borrow_mut().map_err(busy)?;
-        Ok(grants.end_access(reference)?)
-    }
-
-    fn evtchn_bind(
-        &self,
-        remote: DomainId,
-        handler: EventHandler,
-        context: usize,
-    ) -> Result<EventChannelPort, ServiceError> {
-        let mut channels = self.channels.try_borrow_mut().map_err(busy)?;
-        let port = channels.alloc_unbound(&self.hv, remote)?;
-        if let Err(e) = channels.bind_handler(&self.hv, port, handler, context) {
-            // Best effort: the port was never handed out.
-            let _ = channels.close(&self.hv, port);
-            return Err(e.into());
-        }
-        Ok(port)
-    }
-
-    fn evtchn_notify(&self, port: EventChannelPort) -> Result<(), ServiceError> {
-        let channels = self.channels.try_borrow().map_err(busy)?;
-        Ok(channels.notify(&self.hv, port)?)
-    }
-
-    fn evtchn_unbind(&self, port: EventChannelPort) -> Result<(), ServiceError> {
-        let mut channels = self.channels.try_borrow_mut().map_err(busy)?;
-        // Closing masks the port and drops its handler first.
-        Ok(channels.close(&self.hv, port)?)
+    fn hypervisor(&self) -> &H {
+        &self.hv
     }
 
     fn own_domid(&self) -> DomainId {

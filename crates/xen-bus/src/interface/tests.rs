@@ -16,7 +16,8 @@ use xen_sim::{GuestMemory, SimClock, SimHypervisor, World};
 use xenstore::{Client, RingTransport};
 
 use super::ffi::ChildInterface;
-use super::single::SingleThreadServices;
+use super::shared::{PlatformAccess, PlatformServices};
+use super::single::RefCellPlatform;
 use super::*;
 
 #[test]
@@ -260,7 +261,13 @@ fn calls_through_the_table_reach_the_simulated_xen() {
     )
     .unwrap();
     store.set_timeout_ms(50);
-    let services = SingleThreadServices::new(hv.clone(), store, grants, channels, DomainId(5));
+    let services = PlatformServices::new(RefCellPlatform::new(
+        hv.clone(),
+        store,
+        grants,
+        channels,
+        DomainId(5),
+    ));
 
     let (paths, _blkback) = world.attach_vbd(5, 768, 16);
     world.run_until_idle().unwrap();
@@ -321,19 +328,19 @@ fn calls_through_the_table_reach_the_simulated_xen() {
     let state_path = alloc::format!("{}/state", paths.backend);
     let handle = child.watch(&state_path, on_watch, 0x5eed).unwrap();
     world.run_until_idle().unwrap();
-    services.poll_store().unwrap();
+    services.platform().poll_store().unwrap();
     services.dispatch_watch_events(16).unwrap();
     let before = WATCH_CALLS.load(Ordering::SeqCst);
     assert!(before >= 1);
     world.xs_write(&state_path, b"4").unwrap();
     world.run_until_idle().unwrap();
-    services.poll_store().unwrap();
+    services.platform().poll_store().unwrap();
     assert_eq!(services.dispatch_watch_events(16).unwrap(), 1);
     assert_eq!(WATCH_CALLS.load(Ordering::SeqCst), before + 1);
     child.unwatch(handle).unwrap();
     world.xs_write(&state_path, b"5").unwrap();
     world.run_until_idle().unwrap();
-    services.poll_store().unwrap();
+    services.platform().poll_store().unwrap();
     assert_eq!(services.dispatch_watch_events(16).unwrap(), 0);
     assert_eq!(child.unwatch(handle), Err(ServiceError::InvalidParameter));
 
@@ -371,6 +378,7 @@ fn calls_through_the_table_reach_the_simulated_xen() {
         .with_sim(|sim| sim.hv.evtchn_send(DomainId(0), dom0_port))
         .unwrap();
     services
+        .platform()
         .channels()
         .borrow()
         .handle_upcall(VcpuId(0))
@@ -380,6 +388,19 @@ fn calls_through_the_table_reach_the_simulated_xen() {
     assert!(world.with_sim(|sim| sim.hv.evtchn_take_pending(DomainId(0), dom0_port)));
     child.evtchn_unbind(port).unwrap();
     assert!(child.evtchn_notify(port).is_err());
+
+    // Re-entry while the store is held (a callback running under the lock) is refused, never
+    // a panic or a deadlock.
+    let nested = services
+        .platform()
+        .with_store(|_, _| services.store_read(0, "domid"))
+        .unwrap();
+    assert_eq!(nested, Err(ServiceError::Failed));
+    let nested = services
+        .platform()
+        .with_events(|_| services.evtchn_notify(port))
+        .unwrap();
+    assert_eq!(nested, Err(ServiceError::Failed));
 
     // References: one from the fill, one more, both dropped.
     child.reference();
