@@ -528,12 +528,12 @@ unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP
             // SAFETY: the mutex is held; PnP removed the children before their parent.
             unsafe { (*ext.bus.get()).delete_all() };
             unlock_store(ext);
-            // SAFETY: the name IoRegisterDeviceInterface allocated (or an empty string).
-            unsafe {
-                let name = ext.interface_name.get();
-                if !(*name).Buffer.is_null() {
-                    RtlFreeUnicodeString(name);
-                }
+            let name = ext.interface_name.get();
+            // SAFETY: the string lives in the extension; only AddDevice wrote it.
+            let allocated = unsafe { !(*name).Buffer.is_null() };
+            if allocated {
+                // SAFETY: the name IoRegisterDeviceInterface allocated, freed once.
+                unsafe { RtlFreeUnicodeString(name) };
             }
             let lower = ext.lower;
             let work_item = ext.work_item;
@@ -810,7 +810,17 @@ fn unlock_store(ext: &DeviceExtension) {
     unsafe { KeSetEvent(addr_of!(ext.store_mutex).cast_mut(), 0, FALSE) };
 }
 
-/// Connects xenstore, sets the watches, and records the PV disk fact.
+/// The xenstore client, if the platform is up. Call with `store_mutex` held (the client is
+/// used by one thread at a time).
+fn store_client<'a>(ext: &'a DeviceExtension) -> Option<&'a mut Store> {
+    // SAFETY: the platform stays up while the mutex is held (teardown frees it only after
+    // the work item is idle, and PnP/IOCTL paths hold the mutex while using it).
+    let running = unsafe { ext.running.load(Ordering::Acquire).as_ref() }?;
+    // SAFETY: the mutex is held (caller), so this is the only reference to the slot.
+    unsafe { (*running.store.get()).as_mut() }
+}
+
+/// Connects xenstore, sets the watches, and enumerates the children.
 fn connect_store(ext: &DeviceExtension, running: *mut Running) {
     // SAFETY: `running` is live until stop_platform, which runs on this same PnP thread.
     let running = unsafe { &*running };
@@ -855,11 +865,11 @@ fn connect_store(ext: &DeviceExtension, running: *mut Running) {
     // SAFETY: the mutex is held; PASSIVE_LEVEL. No services yet: the Windows side of the
     // child interface (locking around the platform objects) is not written, so children are
     // enumerated but their drivers are refused the interface with a log line.
-    let changed = unsafe {
-        let bus = &mut *ext.bus.get();
-        bus.set_platform(child_resources, None, parent_bus);
-        bus.rescan(&mut client, own_domid)
-    };
+    let bus = unsafe { &mut *ext.bus.get() };
+    // SAFETY: no services, so nothing of the platform is referenced by the children.
+    unsafe { bus.set_platform(child_resources, None, parent_bus) };
+    // SAFETY: PASSIVE_LEVEL, serialised by the store mutex.
+    let changed = unsafe { bus.rescan(&mut client, own_domid) };
     // SAFETY: the mutex is held; nobody else touches the slot.
     unsafe { *running.store.get() = Some(client) };
     unlock_store(ext);
@@ -933,7 +943,11 @@ fn stop_platform(ext: &DeviceExtension) {
         // SAFETY: taken from the slot with its cancel routine cleared: ours to complete.
         unsafe { complete_information(irp, STATUS_DEVICE_REMOVED, 0) };
     }
+    // IOCTL and cleanup paths use the platform under the store mutex: unpublish it under the
+    // mutex too, so none of them still holds it when it is freed below.
+    lock_store(ext);
     ext.running.store(null_mut(), Ordering::Release);
+    unlock_store(ext);
     // SAFETY: created by Box::into_raw in start_platform; nothing references it any more.
     let running = unsafe { Box::from_raw(running) };
     let Running {
@@ -1239,12 +1253,11 @@ fn complete_waiting(ext: &DeviceExtension, bridge: &mut Bridge) {
 unsafe extern "system" fn cancel_wait(device: *mut DEVICE_OBJECT, irp: *mut IRP) {
     // SAFETY: our FDO (only its WAIT IRPs get this routine).
     let ext = unsafe { extension(device) };
+    let slot = ext.waiting.get();
     // SAFETY: the slot is guarded by the cancel spin lock, which the I/O manager holds.
-    unsafe {
-        let slot = ext.waiting.get();
-        if *slot == irp {
-            *slot = null_mut();
-        }
+    if unsafe { *slot } == irp {
+        // SAFETY: as above.
+        unsafe { *slot = null_mut() };
     }
     // SAFETY: the I/O manager acquired it for us at this IRQL.
     unsafe { IoReleaseCancelSpinLock((*irp).CancelIrql) };
@@ -1325,20 +1338,19 @@ unsafe extern "system" fn dispatch_cleanup(device: *mut DEVICE_OBJECT, irp: *mut
             unsafe { pend_wait(ext, waiting) };
         }
     }
-    // SAFETY: the mutex is held: the bridge, owner and client are ours.
-    unsafe {
-        if *ext.features_owner.get() == file {
-            *ext.features_owner.get() = null_mut();
-            let bridge = &mut *ext.bridge.get();
-            if let Some(running) = ext.running.load(Ordering::Acquire).as_ref() {
-                if let Some(client) = (*running.store.get()).as_mut() {
-                    if let Err(e) = bridge.disconnect(client) {
-                        warn!("withdrawing the shutdown features failed: {:?}", e);
-                    }
-                }
+    let owner = ext.features_owner.get();
+    // SAFETY: the mutex is held: the owner slot is ours.
+    if unsafe { *owner } == file {
+        // SAFETY: as above.
+        unsafe { *owner = null_mut() };
+        // SAFETY: as above: the bridge is ours.
+        let bridge = unsafe { &mut *ext.bridge.get() };
+        if let Some(client) = store_client(ext) {
+            if let Err(e) = bridge.disconnect(client) {
+                warn!("withdrawing the shutdown features failed: {:?}", e);
             }
-            info!("shutdown service disconnected");
         }
+        info!("shutdown service disconnected");
     }
     unlock_store(ext);
     // SAFETY: we own the IRP.
@@ -1400,13 +1412,7 @@ unsafe extern "system" fn dispatch_device_control(
         // SAFETY: we own the IRP; the mutex is held so no request is posted meanwhile.
         IoctlOutcome::Pend => unsafe { pend_wait(ext, irp) },
         IoctlOutcome::Advertise(wanted) => {
-            // SAFETY: the mutex is held.
-            let client = unsafe {
-                ext.running
-                    .load(Ordering::Acquire)
-                    .as_ref()
-                    .and_then(|r| (*r.store.get()).as_mut())
-            };
+            let client = store_client(ext);
             let status = match client {
                 Some(client) => match bridge.advertise(client, wanted) {
                     Ok(()) => {
