@@ -57,6 +57,9 @@ fn kernel_start(boot_params: u64) -> ! {
         }
     });
     say!("boot: scenario={name} cmdline='{}'", boot.cmdline());
+    if let Some(ms) = boot.arg("peer-wait-ms").and_then(|v| v.parse::<u64>().ok()) {
+        scenarios::xenstore::set_peer_wait_ms(ms);
+    }
     let free = memory::PAGES.init(boot.e820());
     say!("boot: {} MiB free for pages", free >> 20);
     let io = Ports;

@@ -8,7 +8,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use xen_hal::{Clock, DomainId, VcpuId};
 
-use super::xenstore::{await_key, put, PEER_WAIT_MS};
+use super::xenstore::{await_key, peer_wait_ms, put};
 use super::{Guest, Outcome};
 use crate::fact;
 use crate::pv::Pv;
@@ -38,7 +38,7 @@ pub fn run(guest: &Guest<'_>) -> Outcome {
         let mut xs = pv.xenstore()?;
         put(&mut xs, "port", &format!("{}", port.0))?;
         await_key(&pv, &mut xs, "dom0-bound")?;
-        let deadline = pv.clock.now().after_ms(PEER_WAIT_MS);
+        let deadline = pv.clock.now().after_ms(peer_wait_ms());
         let mut rounds = 0u32;
         while EVENTS.load(Ordering::SeqCst) == 0 {
             let stats = pv
@@ -48,8 +48,9 @@ pub fn run(guest: &Guest<'_>) -> Outcome {
             rounds += stats.rounds;
             if pv.clock.now() >= deadline {
                 return Err(format!(
-                    "no event from dom0 on port {} within {PEER_WAIT_MS} ms",
-                    port.0
+                    "no event from dom0 on port {} within {} ms",
+                    port.0,
+                    peer_wait_ms()
                 ));
             }
             pv.clock.stall_us(1_000);

@@ -8,7 +8,7 @@ use alloc::string::String;
 use xen_hal::{Clock, Hypervisor};
 use xen_public_headers::sched::{SHUTDOWN_poweroff, SHUTDOWN_reboot};
 
-use super::xenstore::{put, PEER_WAIT_MS};
+use super::xenstore::{peer_wait_ms, put};
 use super::{Guest, Outcome};
 use crate::fact;
 use crate::pv::Pv;
@@ -35,7 +35,7 @@ pub fn run(guest: &Guest<'_>) -> Outcome {
     xs.watch(CONTROL_SHUTDOWN, "shutdown")
         .map_err(|e| format!("watch {CONTROL_SHUTDOWN}: {e:?}"))?;
     put(&mut xs, "watching", "1")?;
-    let deadline = pv.clock.now().after_ms(PEER_WAIT_MS);
+    let deadline = pv.clock.now().after_ms(peer_wait_ms());
     let request: String = loop {
         xs.wait_watch_event_for("shutdown", deadline)
             .map_err(|e| format!("waiting for {CONTROL_SHUTDOWN}: {e:?}"))?;

@@ -13,7 +13,7 @@ use xenbus::handshake::read_own_domid;
 use xenbus::state::{action_target, backend_changed};
 use xenbus::{diff, enumerate, read_backend, read_state, switch_state, DeviceRef, FrontendState};
 
-use super::xenstore::{put, PEER_WAIT_MS};
+use super::xenstore::{peer_wait_ms, put};
 use super::{Guest, Outcome};
 use crate::fact;
 use crate::pv::{Pv, Xs};
@@ -63,7 +63,7 @@ pub fn run(guest: &Guest<'_>) -> Outcome {
         .map_err(|e| format!("watch {DEVICE_ROOT}: {e:?}"))?;
     put(&mut xs, "listed", "1")?;
 
-    let deadline = pv.clock.now().after_ms(2 * PEER_WAIT_MS);
+    let deadline = pv.clock.now().after_ms(2 * peer_wait_ms());
     let mut attached: Option<(DeviceRef, String, FrontendState)> = None;
     let mut events = 0u32;
     loop {

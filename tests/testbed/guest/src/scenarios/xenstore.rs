@@ -4,6 +4,7 @@
 
 use alloc::format;
 use alloc::string::String;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use xen_hal::Clock;
 use xenstore::{Error, XsErrno};
@@ -12,8 +13,21 @@ use super::{Guest, Outcome};
 use crate::fact;
 use crate::pv::{Pv, Xs};
 
-/// Bound of every wait on dom0 (the protocol's guest-side limit).
-pub const PEER_WAIT_MS: u64 = 30_000;
+/// Default bound of every wait on dom0 (the protocol's guest-side limit).
+pub const DEFAULT_PEER_WAIT_MS: u64 = 30_000;
+
+/// The bound of every wait on dom0: `peer-wait-ms=<n>` on the command line, or 30 s.
+static PEER_WAIT: AtomicU64 = AtomicU64::new(DEFAULT_PEER_WAIT_MS);
+
+/// Sets the bound of waits on dom0 (from the command line).
+pub fn set_peer_wait_ms(ms: u64) {
+    PEER_WAIT.store(ms.max(1), Ordering::Relaxed);
+}
+
+/// The bound of every wait on dom0, in milliseconds.
+pub fn peer_wait_ms() -> u64 {
+    PEER_WAIT.load(Ordering::Relaxed)
+}
 /// The guest's directory of the handshake (relative to its home path).
 pub const BASE: &str = "data/testbed";
 
@@ -28,10 +42,11 @@ pub fn put(xs: &mut Xs<'_>, name: &str, value: &str) -> Result<(), String> {
         .map_err(|e| format!("write {BASE}/{name}: {e:?}"))
 }
 
-/// Waits (polling every 50 ms, at most `PEER_WAIT_MS`) until `data/testbed/<name>` exists and
+/// Waits (polling every 50 ms, at most [`peer_wait_ms`]) until `data/testbed/<name>` exists and
 /// returns its value.
 pub fn await_key(pv: &Pv, xs: &mut Xs<'_>, name: &str) -> Result<String, String> {
-    let deadline = pv.clock.now().after_ms(PEER_WAIT_MS);
+    let wait = peer_wait_ms();
+    let deadline = pv.clock.now().after_ms(wait);
     loop {
         match xs.read_string(&key(name)) {
             Ok(value) => return Ok(value),
@@ -39,9 +54,7 @@ pub fn await_key(pv: &Pv, xs: &mut Xs<'_>, name: &str) -> Result<String, String>
             Err(e) => return Err(format!("read {BASE}/{name}: {e:?}")),
         }
         if pv.clock.now() >= deadline {
-            return Err(format!(
-                "dom0 did not write {BASE}/{name} within {PEER_WAIT_MS} ms"
-            ));
+            return Err(format!("dom0 did not write {BASE}/{name} within {wait} ms"));
         }
         pv.clock.stall_us(50_000);
     }
@@ -86,7 +99,7 @@ pub fn run(guest: &Guest<'_>) -> Outcome {
     xs.watch(&poke, "poke")
         .map_err(|e| format!("watch {poke}: {e:?}"))?;
     put(&mut xs, "watching", "1")?;
-    let deadline = pv.clock.now().after_ms(PEER_WAIT_MS);
+    let deadline = pv.clock.now().after_ms(peer_wait_ms());
     let mut events = 0u32;
     loop {
         let event = xs.wait_watch_event_for("poke", deadline).map_err(|e| {
