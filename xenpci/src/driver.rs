@@ -882,6 +882,9 @@ fn connect_store(ext: &DeviceExtension, running: *mut Running) {
         // SAFETY: the PDO we were added for.
         unsafe { IoInvalidateDeviceRelations(ext.pdo, BusRelations) };
     }
+    // Watch events that arrived while the client was not yet published (a shutdown request
+    // already waiting at boot) are handled now rather than at the next store event.
+    queue_work(ext, false);
 }
 
 /// Persists `PvDiskSeen` the first time a vbd child is reported to PnP while xenvbd is
@@ -1016,8 +1019,17 @@ extern "C" fn store_fired(context: usize, _port: u32) {
     let ext = unsafe { &*(context as *const DeviceExtension) };
     // SAFETY: the event lives in the extension.
     unsafe { KeSetEvent(addr_of!(ext.store_event).cast_mut(), 0, FALSE) };
+    queue_work(ext, true);
+}
+
+/// Queues the work item unless it is already queued (`at_dpc`: called at DISPATCH_LEVEL).
+fn queue_work(ext: &DeviceExtension, at_dpc: bool) {
     let queue = {
-        let mut work = ext.work.lock_at_dpc_level();
+        let mut work = if at_dpc {
+            ext.work.lock_at_dpc_level()
+        } else {
+            ext.work.lock()
+        };
         if work.queued {
             false
         } else {
@@ -1038,7 +1050,7 @@ extern "C" fn store_fired(context: usize, _port: u32) {
                 ext.work_item,
                 Some(work_routine),
                 DelayedWorkQueue,
-                context as PVOID,
+                core::ptr::from_ref(ext).cast_mut().cast(),
             )
         };
     }
