@@ -69,17 +69,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
             let seconds: u64 = seconds
                 .parse()
                 .map_err(|_| format!("SECONDS must be a number, not `{seconds}`\n{USAGE}"))?;
+            let known = targets()?;
+            if let Some(name) = names.iter().find(|name| !known.contains(name)) {
+                return Err(format!(
+                    "no fuzz target `{name}` (targets: {})",
+                    known.join(", ")
+                ));
+            }
             let targets = build()?;
-            let chosen: Vec<&String> = if names.is_empty() {
-                targets.iter().collect()
-            } else {
-                let mut chosen = Vec::new();
-                for name in names {
-                    let found = targets.iter().find(|t| *t == name);
-                    chosen.push(found.ok_or(format!("no fuzz target `{name}`"))?);
-                }
-                chosen
-            };
+            let chosen = targets
+                .iter()
+                .filter(|target| names.is_empty() || names.contains(target));
             for target in chosen {
                 run_target(target, seconds)?;
             }
