@@ -189,6 +189,8 @@ impl Bus {
                         Ok(b) => b,
                         Err(e) => {
                             warn!("{}: backend unreadable ({:?}), no PDO", child.device, e);
+                            // Looked at again on the next scan.
+                            self.children.forget(&child.device);
                             continue;
                         }
                     };
@@ -205,11 +207,13 @@ impl Bus {
                         )
                     };
                     if pdo.is_null() {
+                        self.children.forget(&child.device);
                         continue;
                     }
                     if self.entries.try_reserve(1).is_err() {
                         // SAFETY: the PDO was never reported; we are its only user.
                         unsafe { delete_pdo(pdo) };
+                        self.children.forget(&child.device);
                         continue;
                     }
                     info!(

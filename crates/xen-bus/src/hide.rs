@@ -37,8 +37,9 @@ pub struct HiddenDevice {
 }
 
 /// The devices QEMU (qemu-xen, the device model of Xen 4.x HVM guests) emulates that the PV
-/// drivers replace: the IDE controllers of the i440FX machine and every NIC model `xl`'s
-/// `model=` accepts that Windows has an inbox driver for.
+/// drivers replace: the IDE controllers of the i440FX machine, the AHCI controller `xl`'s
+/// `hdtype="ahci"` adds, and every NIC model `xl`'s `model=` accepts that Windows has an inbox
+/// driver for.
 pub const HIDE_LIST: &[HiddenDevice] = &[
     HiddenDevice {
         vendor: 0x8086,
@@ -51,6 +52,12 @@ pub const HIDE_LIST: &[HiddenDevice] = &[
         device: 0x7111,
         kind: EmulatedKind::Disk,
         name: "Intel PIIX4 IDE",
+    },
+    HiddenDevice {
+        vendor: 0x8086,
+        device: 0x2922,
+        kind: EmulatedKind::Disk,
+        name: "Intel ICH9 AHCI (xl hdtype=ahci)",
     },
     HiddenDevice {
         vendor: 0x10ec,
@@ -228,6 +235,10 @@ mod tests {
             Some(EmulatedKind::Nic)
         );
         assert!(lookup("PCI\\VEN_8086&DEV_7111").is_some());
+        assert_eq!(
+            lookup("PCI\\VEN_8086&DEV_2922&SUBSYS_11001AF4&REV_02").map(|d| d.kind),
+            Some(EmulatedKind::Disk)
+        );
         // Not on the list: the platform device, the ISA bridge, a near miss, garbage.
         assert!(lookup("PCI\\VEN_5853&DEV_0001&SUBSYS_00015853&REV_01").is_none());
         assert!(lookup("PCI\\VEN_8086&DEV_7000").is_none());

@@ -117,6 +117,14 @@ impl ChildSet {
             .any(|e| e.present && &e.child.device == device)
     }
 
+    /// Forgets `device` (its PDO could not be created): the next scan that lists it with a
+    /// live backend adds it again. Returns whether it was known.
+    pub fn forget(&mut self, device: &DeviceRef) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|e| &e.child.device != device);
+        self.entries.len() != before
+    }
+
     /// Scans xenstore (`root` is normally `device`) and applies the changes; returns them.
     pub fn scan<S: Store + ?Sized>(
         &mut self,
@@ -270,6 +278,17 @@ mod tests {
         assert!(set.apply(&listing(&[]), &[]).unwrap().is_empty());
         let a = set.apply(&listing(&[dev("vbd", 768)]), &[ALIVE]).unwrap();
         assert!(matches!(&a[..], [HotplugAction::Added(_)]));
+    }
+
+    #[test]
+    fn a_forgotten_child_is_added_again() {
+        let mut set = ChildSet::new();
+        set.apply(&listing(&[dev("vbd", 768)]), &[ALIVE]).unwrap();
+        assert!(set.forget(&dev("vbd", 768)));
+        assert!(!set.forget(&dev("vbd", 768)));
+        assert_eq!(set.present().count(), 0);
+        let a = set.apply(&listing(&[dev("vbd", 768)]), &[ALIVE]).unwrap();
+        assert!(matches!(&a[..], [HotplugAction::Added(c)] if c.device.id == 768));
     }
 
     #[test]
