@@ -23,6 +23,7 @@ use xen_public_headers::hvm::params::{
     HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN,
 };
 use xen_public_headers::memory::XENMAPSPACE_shared_info;
+use xen_public_headers::xen::vcpu_info;
 use xenstore::{Client, RingTransport, TransportError, Wait};
 
 /// Oldest Xen the suite runs on (HVM params, `XENMEM_add_to_physmap` of shared_info and grant
@@ -234,6 +235,37 @@ impl<H: Hypervisor> fmt::Debug for Platform<H> {
     }
 }
 
+/// The objects of a brought-up platform, taken apart ([`Platform::into_parts`]).
+pub struct PlatformParts<H: Hypervisor> {
+    /// The hypervisor.
+    pub hv: H,
+    /// Xen's version.
+    pub version: XenVersion,
+    /// The resources it was brought up with.
+    pub resources: PlatformResources,
+    /// The mapped `shared_info` page (for [`acknowledge_upcall`]).
+    pub shared_info: SharedMemory,
+    /// The event-channel table.
+    pub events: EventChannels,
+    /// The grant table.
+    pub grants: GrantTable,
+    /// The BAR frames holding the grant table.
+    pub grant_frames: Vec<Pfn>,
+    /// The `HVM_PARAM_CALLBACK_IRQ` value set.
+    pub callback: u64,
+    /// The xenstore ring.
+    pub store: StoreRing,
+}
+
+/// Whether vCPU 0 of `shared_info` has an upcall pending, clearing the flag (the interrupt
+/// service routine's acknowledgement: Xen lowers the callback line). Needs no lock: one
+/// atomic swap on `vcpu_info[0].evtchn_upcall_pending`.
+pub fn acknowledge_upcall(shared_info: SharedMemory) -> bool {
+    // vcpu_info[0] is at offset 0 of shared_info; evtchn_upcall_pending is its first byte.
+    const UPCALL_PENDING: usize = core::mem::offset_of!(vcpu_info, evtchn_upcall_pending);
+    matches!(shared_info.swap_u8(UPCALL_PENDING, 0), Ok(v) if v != 0)
+}
+
 /// Checks the version: Ok with it when Xen is at least [`MIN_XEN_VERSION`].
 pub fn check_version(hv: &impl Hypervisor) -> Result<XenVersion, BringUpError> {
     let version = hv.xen_version().map_err(BringUpError::Version)?;
@@ -386,8 +418,24 @@ impl<H: Hypervisor> Platform<H> {
     /// interrupt is ours), clearing the flag so Xen lowers the line. The pending bitmaps stay
     /// for [`Platform::dispatch`] (the DPC).
     pub fn acknowledge_interrupt(&self) -> bool {
-        // vcpu_info[0] is at offset 0 of shared_info; evtchn_upcall_pending is its first byte.
-        matches!(self.shared_info.swap_u8(0, 0), Ok(v) if v != 0)
+        acknowledge_upcall(self.shared_info)
+    }
+
+    /// Gives the platform's objects up, for an OS that keeps them under separate locks (the
+    /// grant table and event channels under a spin lock, the hypervisor handle and
+    /// `shared_info` free for the interrupt service routine).
+    pub fn into_parts(self) -> PlatformParts<H> {
+        PlatformParts {
+            hv: self.hv,
+            version: self.version,
+            resources: self.resources,
+            shared_info: self.shared_info,
+            events: self.events,
+            grants: self.grants,
+            grant_frames: self.grant_frames,
+            callback: self.callback,
+            store: self.store,
+        }
     }
 
     /// The DPC's part: scans the 2-level pending bitmaps and calls each port's handler.
@@ -517,6 +565,21 @@ mod tests {
             pin: 4,
         };
         assert!(bad.encode().is_err());
+    }
+
+    #[test]
+    fn upcall_acknowledgement_clears_vcpu0_flag_only() {
+        let pages = xen_hal::fake::HeapPages::new(1).unwrap();
+        let shared = pages.memory();
+        assert!(!acknowledge_upcall(shared));
+        shared.write_u8(0, 1).unwrap();
+        // Another vCPU's flag is not ours to take.
+        let vcpu1 = core::mem::size_of::<vcpu_info>();
+        shared.write_u8(vcpu1, 1).unwrap();
+        assert!(acknowledge_upcall(shared));
+        assert_eq!(shared.read_u8(0), Ok(0));
+        assert_eq!(shared.read_u8(vcpu1), Ok(1));
+        assert!(!acknowledge_upcall(shared));
     }
 
     #[test]

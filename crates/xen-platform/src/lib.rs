@@ -25,9 +25,9 @@ pub mod shutdown;
 pub mod unplug;
 
 pub use bringup::{
-    check_version, watch_devices, BringUpError, CallbackVia, Platform, PlatformConfig,
-    PlatformResources, PlatformStoreError, StoreRing, DEVICE_WATCH_PATH, DEVICE_WATCH_TOKEN,
-    MIN_XEN_VERSION,
+    acknowledge_upcall, check_version, watch_devices, BringUpError, CallbackVia, Platform,
+    PlatformConfig, PlatformParts, PlatformResources, PlatformStoreError, StoreRing,
+    DEVICE_WATCH_PATH, DEVICE_WATCH_TOKEN, MIN_XEN_VERSION,
 };
 pub use options::{SafeBoot, StartOptions};
 pub use shutdown::{ShutdownError, ShutdownRequest, Supported};

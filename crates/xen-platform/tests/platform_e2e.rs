@@ -463,3 +463,37 @@ fn call_order_and_failures_against_a_recording_hypervisor() {
     hv.fail_next(XenError::ENOSYS);
     assert_eq!(fails(hv), BringUpError::Version(XenError::ENOSYS));
 }
+
+/// Taken apart (as an OS that locks grants and events separately does), the objects still
+/// work: the ISR acknowledgement on the bare `shared_info`, dispatch through the table.
+#[test]
+fn parts_keep_working_after_the_platform_is_taken_apart() {
+    let m = machine();
+    let platform = bring_up(&m);
+    let mut parts = platform.into_parts();
+    let hv = parts.hv.clone();
+    let port = parts.events.alloc_unbound(&hv, DomainId::DOM0).unwrap();
+    let dom0_port = m
+        .world
+        .with_sim(|sim| {
+            sim.hv
+                .evtchn_bind_interdomain(DomainId::DOM0, DomainId(DOMID), port)
+        })
+        .unwrap();
+    parts.events.bind_handler(&hv, port, record, 5).unwrap();
+    m.world
+        .with_sim(|sim| sim.hv.evtchn_send(DomainId::DOM0, dom0_port))
+        .unwrap();
+    assert!(xen_platform::acknowledge_upcall(parts.shared_info));
+    assert_eq!(
+        parts
+            .events
+            .handle_upcall(xen_hal::VcpuId(0))
+            .unwrap()
+            .dispatched,
+        1
+    );
+    assert_eq!(take_fired(), vec![(5, port.0)]);
+    assert_eq!(parts.grant_frames.len(), 32);
+    assert_eq!(parts.callback, u64::from(GSI));
+}
