@@ -310,6 +310,93 @@ mod tests {
         assert!(matches!(&a[..], [HotplugAction::Added(c)] if c.device.id == 768));
     }
 
+    /// Random device trees and backend directories in a fake xenstored: a scan never panics
+    /// or fails, and every child it reports has a listed device with a valid backend path
+    /// whose state is live.
+    #[test]
+    fn scans_of_garbage_stores_never_fail() {
+        use proptest::prelude::*;
+        use xen_hal::fake::FakeClock;
+        use xen_hal::Clock as _;
+        use xenstore::fake::{ClockRef, FakeXenstored};
+        use xenstore::{Access, Client, Permission};
+
+        let node = prop_oneof![
+            Just("vbd"),
+            Just("vif"),
+            Just("console"),
+            Just("BAD"),
+            Just("9pfs")
+        ];
+        let value = prop_oneof![
+            Just(alloc::string::String::from(
+                "/local/domain/0/backend/vbd/5/768"
+            )),
+            Just(alloc::string::String::from(
+                "/local/domain/0/backend/vif/5/0"
+            )),
+            Just(alloc::string::String::from("garbage")),
+            Just(alloc::string::String::from("")),
+            "[ -~]{0,12}",
+        ];
+        let entry = (
+            node,
+            prop_oneof![Just("768"), Just("0"), Just("x"), Just("99999999999")],
+            prop_oneof![Just("backend"), Just("backend-id"), Just("state")],
+            value,
+        );
+        let states = proptest::collection::vec(
+            (
+                prop_oneof![Just("vbd/5/768"), Just("vif/5/0")],
+                prop_oneof![Just("1"), Just("4"), Just("6"), Just("junk"), Just("")],
+            ),
+            0..3,
+        );
+        proptest!(|(entries in proptest::collection::vec(entry, 0..12), backends in states)| {
+            let mut store = FakeXenstored::new(5);
+            // One well-formed disk, which the random entries and states may spoil.
+            store.set("device/vbd/768/backend", b"/local/domain/0/backend/vbd/5/768");
+            store.set("device/vbd/768/backend-id", b"0");
+            // The toolstack's permissions: backend directories readable by the guest (nodes
+            // created under them later inherit that).
+            for dir in ["vbd/5/768", "vif/5/0"] {
+                let path = alloc::format!("/local/domain/0/backend/{dir}");
+                store.set(&path, b"");
+                store.set_perms_direct(&path, &[
+                    Permission { domid: DomainId(0), access: Access::None },
+                    Permission { domid: DomainId(5), access: Access::Read },
+                ]);
+            }
+            store.set("/local/domain/0/backend/vbd/5/768/state", b"4");
+            for (kind, id, key, v) in &entries {
+                store.set(&alloc::format!("device/{kind}/{id}/{key}"), v.as_bytes());
+            }
+            for (dir, state) in &backends {
+                store.set(&alloc::format!("/local/domain/0/backend/{dir}/state"), state.as_bytes());
+            }
+
+            let clock = FakeClock::new();
+            let mut client = Client::new(&mut store, ClockRef(&clock), |_| clock.stall_us(1000)).unwrap();
+            client.set_timeout_ms(50);
+            let mut set = ChildSet::new();
+            let actions = set.scan(&mut client, "device", Some(DomainId(5))).unwrap();
+            for action in &actions {
+                let HotplugAction::Added(child) = action else {
+                    return Err(TestCaseError::fail("only additions on a first scan"));
+                };
+                let status = backend_status(&mut client, &child.device, Some(DomainId(5))).unwrap();
+                prop_assert!(matches!(status, BackendStatus::Alive(_)), "{:?}", status);
+            }
+            let disk_intact = !entries.iter().any(|(k, id, _, _)| *k == "vbd" && *id == "768")
+                && !backends.iter().any(|(d, _)| *d == "vbd/5/768");
+            if disk_intact {
+                prop_assert!(actions.iter().any(|a| matches!(a, HotplugAction::Added(c) if c.device.id == 768 && c.device.kind == "vbd")));
+            }
+            // A second scan of the same store changes nothing.
+            prop_assert!(set.scan(&mut client, "device", Some(DomainId(5))).unwrap().is_empty());
+        });
+    }
+
     proptest::proptest! {
         /// Whatever sequence of listings and backend states arrives, the present set is the
         /// listed devices of handled classes whose backend has been alive since they appeared,
