@@ -7,7 +7,7 @@
 //! Binding model (decided, see [`xen_bus::binding`]): physical miniports on the children, as
 //! the XCP-ng drivers do. A vbd PDO is started by xenvbd as a *physical* StorPort miniport
 //! (one adapter per disk, target 0 LUN 0): it answers IRP_MN_QUERY_RESOURCE_REQUIREMENTS with
-//! one page of the platform BAR and the platform interrupt, `GUID_BUS_INTERFACE_STANDARD` with
+//! one memory page and one level interrupt (anywhere), `GUID_BUS_INTERFACE_STANDARD` with
 //! the parent PCI device's DMA adapter and no config space, IRP_MN_QUERY_BUS_INFORMATION with
 //! `GUID_BUS_TYPE_INTERNAL` / `Internal`. A vif PDO is started by xennet as an NDIS 6 miniport
 //! (`NdisInterfacePNPBus`) and needs no resources. Every child gets the versioned child
@@ -70,7 +70,6 @@ struct PdoExtension {
     power: AtomicU32,
     device: *mut DEVICE_OBJECT,
     child: Child,
-    platform: PlatformResources,
     /// `None` when the platform has no services (then QUERY_INTERFACE for the child interface
     /// fails and the child driver does not start, with a log line).
     interface: Option<ChildContext<Services>>,
@@ -136,8 +135,9 @@ impl Bus {
         }
     }
 
-    /// The platform is up: its raw resources (what vbd children's requirements point into),
-    /// the services behind the child interface, and the parent PCI device's bus interface
+    /// The platform is up: its raw resources (logged; the children's requirements do not point
+    /// into them), the services behind the child interface, and the parent PCI device's bus
+    /// interface
     /// (from [`query_parent_bus_interface`]; `None` if it gave none).
     ///
     /// # Safety
@@ -149,6 +149,17 @@ impl Bus {
         services: Option<Services>,
         parent_bus: Option<BUS_INTERFACE_STANDARD>,
     ) {
+        info!(
+            "bus: platform BAR {:#x}+{:#x}, interrupt {}; child interface {}",
+            resources.memory_start,
+            resources.memory_length,
+            resources.interrupt_vector,
+            if services.is_some() {
+                "served"
+            } else {
+                "not served (no services)"
+            }
+        );
         self.platform = Some((resources, services));
         self.parent_bus = parent_bus;
     }
@@ -171,7 +182,7 @@ impl Bus {
         store: &mut S,
         own_domid: Option<DomainId>,
     ) -> bool {
-        let Some((resources, services)) = self.platform else {
+        let Some((_, services)) = self.platform else {
             return false;
         };
         let actions = match self.children.scan(store, "device", own_domid) {
@@ -201,7 +212,6 @@ impl Bus {
                             &child,
                             backend.path,
                             backend.id,
-                            resources,
                             services,
                             self.parent_bus,
                         )
@@ -342,7 +352,6 @@ unsafe fn create_pdo(
     child: &Child,
     backend_path: String,
     backend_domid: DomainId,
-    platform: PlatformResources,
     services: Option<Services>,
     parent_bus: Option<BUS_INTERFACE_STANDARD>,
 ) -> *mut DEVICE_OBJECT {
@@ -380,7 +389,6 @@ unsafe fn create_pdo(
             power: AtomicU32::new(PowerDeviceD3),
             device: pdo,
             child: child.clone(),
-            platform,
             interface,
             parent_bus,
         })
@@ -450,6 +458,14 @@ fn pool_copy_u16(units: &[u16]) -> *mut u16 {
         unsafe { core::ptr::copy_nonoverlapping(units.as_ptr(), p, units.len()) };
     }
     p
+}
+
+fn share(exclusive: bool) -> UCHAR {
+    if exclusive {
+        CmResourceShareDeviceExclusive
+    } else {
+        CmResourceShareShared
+    }
 }
 
 fn utf16_sz(s: &str) -> Option<Vec<u16>> {
@@ -721,13 +737,7 @@ unsafe fn answer(
             Some(STATUS_SUCCESS)
         }
         Query::ResourceRequirements => {
-            let Some(req) = resource_requirements(ext.child.class, &ext.platform) else {
-                error!(
-                    "{}: no platform BAR page for its resources",
-                    ext.child.device
-                );
-                return Some(STATUS_INSUFFICIENT_RESOURCES);
-            };
+            let req = resource_requirements(ext.child.class);
             if req.is_empty() {
                 return None;
             }
@@ -757,7 +767,7 @@ unsafe fn answer(
             if let Some(m) = req.memory {
                 let mut d = IO_RESOURCE_DESCRIPTOR::zeroed();
                 d.Type = CmResourceTypeMemory;
-                d.ShareDisposition = CmResourceShareShared;
+                d.ShareDisposition = share(m.exclusive);
                 d.Flags = CM_RESOURCE_MEMORY_READ_WRITE;
                 d.set_memory(m.length, m.alignment, m.minimum, m.maximum);
                 // SAFETY: index < count.
@@ -767,13 +777,13 @@ unsafe fn answer(
             if let Some(i) = req.interrupt {
                 let mut d = IO_RESOURCE_DESCRIPTOR::zeroed();
                 d.Type = CmResourceTypeInterrupt;
-                d.ShareDisposition = CmResourceShareShared;
+                d.ShareDisposition = share(i.exclusive);
                 d.Flags = if i.level_triggered {
                     CM_RESOURCE_INTERRUPT_LEVEL_SENSITIVE
                 } else {
                     CM_RESOURCE_INTERRUPT_LATCHED
                 };
-                d.set_interrupt(i.vector, i.vector);
+                d.set_interrupt(i.minimum_vector, i.maximum_vector);
                 // SAFETY: index < count.
                 unsafe { descriptors.wrapping_add(index).write(d) };
             }

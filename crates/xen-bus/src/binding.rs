@@ -4,11 +4,10 @@
 //! - vbd: one PDO per vbd; xenvbd binds to it as a *physical* StorPort miniport (one adapter
 //!   per disk, target 0 LUN 0). StorPort only starts a physical adapter that has resources and
 //!   a bus interface, so the PDO answers:
-//!   - IRP_MN_QUERY_RESOURCE_REQUIREMENTS: one memory page inside the platform device's memory
-//!     BAR (shared) and the platform device's interrupt (level, shared). xenvbd does not use
-//!     the page and its `HwInterrupt` returns FALSE: its work arrives through the event
-//!     channel callback of the child interface. Assigning the platform device's own resources
-//!     keeps the arbiters from looking for new ones.
+//!   - IRP_MN_QUERY_RESOURCE_REQUIREMENTS: one memory page and one level-triggered interrupt,
+//!     anywhere, exclusive (see [`resource_requirements`] for why not the platform device's
+//!     own BAR page and interrupt). xenvbd does not use them: its `HwInterrupt` returns FALSE
+//!     and its work arrives through the event channel callback of the child interface.
 //!   - IRP_MN_QUERY_RESOURCES: no boot configuration (the PnP manager assigns from the
 //!     requirements).
 //!   - `GUID_BUS_INTERFACE_STANDARD`: `GetDmaAdapter` delegated to the parent PCI device (the
@@ -102,8 +101,9 @@ pub fn binding(class: ChildClass) -> Binding {
     }
 }
 
-/// The platform device's raw (bus-relative) resources the FDO got at start, which the
-/// children's requirements point into.
+/// The platform device's raw (bus-relative) resources the FDO got at start. The children's
+/// requirements do not point into them (see [`resource_requirements`]); the FDO hands them to
+/// the bus for its log lines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PlatformResources {
     /// Memory BAR start (raw).
@@ -116,7 +116,7 @@ pub struct PlatformResources {
     pub level_triggered: bool,
 }
 
-/// A memory requirement (`IO_RESOURCE_DESCRIPTOR`, `CmResourceTypeMemory`, shared).
+/// A memory requirement (`IO_RESOURCE_DESCRIPTOR`, `CmResourceTypeMemory`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemoryRequirement {
     /// `Length`.
@@ -127,23 +127,29 @@ pub struct MemoryRequirement {
     pub minimum: u64,
     /// `MaximumAddress` (inclusive).
     pub maximum: u64,
+    /// `CmResourceShareDeviceExclusive` (else shared).
+    pub exclusive: bool,
 }
 
-/// An interrupt requirement (`CmResourceTypeInterrupt`, shared).
+/// An interrupt requirement (`CmResourceTypeInterrupt`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InterruptRequirement {
-    /// `MinimumVector` = `MaximumVector`.
-    pub vector: u32,
+    /// `MinimumVector`.
+    pub minimum_vector: u32,
+    /// `MaximumVector`.
+    pub maximum_vector: u32,
     /// `CM_RESOURCE_INTERRUPT_LEVEL_SENSITIVE` (else `LATCHED`).
     pub level_triggered: bool,
+    /// `CmResourceShareDeviceExclusive` (else shared).
+    pub exclusive: bool,
 }
 
 /// The resource requirements of a child (IRP_MN_QUERY_RESOURCE_REQUIREMENTS).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ResourceRequirements {
-    /// One page of the platform BAR.
+    /// One page of memory.
     pub memory: Option<MemoryRequirement>,
-    /// The platform interrupt.
+    /// One interrupt.
     pub interrupt: Option<InterruptRequirement>,
 }
 
@@ -157,35 +163,31 @@ impl ResourceRequirements {
 /// Page size of the requirement.
 pub const PAGE_SIZE: u32 = 4096;
 
-/// The requirements of `class`; `None` for a vbd if the platform has no BAR page to point at
-/// (then the PDO fails the IRP and the disk does not start: better than a StorPort adapter
-/// that cannot start half-way).
-pub fn resource_requirements(
-    class: ChildClass,
-    platform: &PlatformResources,
-) -> Option<ResourceRequirements> {
+/// The requirements of `class`. A vbd asks for what a physical StorPort adapter needs to
+/// start and nothing more: one page of memory anywhere and one level-triggered interrupt of
+/// any vector, both exclusive, so the arbiters assign free resources (the XCP-ng bus answers
+/// the same). Pointing into the platform device's BAR instead would conflict with the BAR's
+/// exclusive assignment. xenvbd maps neither: its `HwInterrupt` returns FALSE and its work
+/// arrives through the event channel callback of the child interface. Other classes need no
+/// resources.
+pub fn resource_requirements(class: ChildClass) -> ResourceRequirements {
     match binding(class) {
-        Binding::StorPortPhysical => {
-            if platform.memory_length < u64::from(PAGE_SIZE) {
-                return None;
-            }
-            let maximum = platform
-                .memory_start
-                .checked_add(platform.memory_length - 1)?;
-            Some(ResourceRequirements {
-                memory: Some(MemoryRequirement {
-                    length: PAGE_SIZE,
-                    alignment: PAGE_SIZE,
-                    minimum: platform.memory_start,
-                    maximum,
-                }),
-                interrupt: Some(InterruptRequirement {
-                    vector: platform.interrupt_vector,
-                    level_triggered: platform.level_triggered,
-                }),
-            })
-        }
-        Binding::Ndis6Miniport | Binding::NullDriver => Some(ResourceRequirements::default()),
+        Binding::StorPortPhysical => ResourceRequirements {
+            memory: Some(MemoryRequirement {
+                length: PAGE_SIZE,
+                alignment: PAGE_SIZE,
+                minimum: 0,
+                maximum: u64::MAX,
+                exclusive: true,
+            }),
+            interrupt: Some(InterruptRequirement {
+                minimum_vector: 0,
+                maximum_vector: u32::MAX,
+                level_triggered: true,
+                exclusive: true,
+            }),
+        },
+        Binding::Ndis6Miniport | Binding::NullDriver => ResourceRequirements::default(),
     }
 }
 
@@ -233,38 +235,21 @@ pub fn interface_answer(guid: &Guid) -> InterfaceAnswer {
 mod tests {
     use super::*;
 
-    const PLATFORM: PlatformResources = PlatformResources {
-        memory_start: 0xf000_0000,
-        memory_length: 0x0100_0000,
-        interrupt_vector: 28,
-        level_triggered: true,
-    };
-
     #[test]
-    fn disks_get_a_page_and_the_interrupt_nics_nothing() {
-        let r = resource_requirements(ChildClass::Vbd, &PLATFORM).unwrap();
+    fn disks_get_a_page_and_an_interrupt_nics_nothing() {
+        let r = resource_requirements(ChildClass::Vbd);
         let m = r.memory.unwrap();
         assert_eq!(
-            (m.length, m.minimum, m.maximum),
-            (4096, 0xf000_0000, 0xf0ff_ffff)
+            (m.length, m.alignment, m.minimum, m.maximum),
+            (4096, 4096, 0, u64::MAX)
         );
-        assert_eq!(r.interrupt.unwrap().vector, 28);
-        assert!(resource_requirements(ChildClass::Vif, &PLATFORM)
-            .unwrap()
-            .is_empty());
-        assert!(resource_requirements(ChildClass::Console, &PLATFORM)
-            .unwrap()
-            .is_empty());
-        let no_bar = PlatformResources {
-            memory_length: 0,
-            ..PLATFORM
-        };
-        assert_eq!(resource_requirements(ChildClass::Vbd, &no_bar), None);
-        let wrapping = PlatformResources {
-            memory_start: u64::MAX - 10,
-            ..PLATFORM
-        };
-        assert_eq!(resource_requirements(ChildClass::Vbd, &wrapping), None);
+        assert!(m.exclusive);
+        let i = r.interrupt.unwrap();
+        assert_eq!((i.minimum_vector, i.maximum_vector), (0, u32::MAX));
+        assert!(i.level_triggered && i.exclusive);
+        assert!(resource_requirements(ChildClass::Vif).is_empty());
+        assert!(resource_requirements(ChildClass::Console).is_empty());
+        assert!(resource_requirements(ChildClass::Vkbd).is_empty());
     }
 
     #[test]
