@@ -6,6 +6,14 @@
 //! shutdownmon device interface (create/cleanup/close, METHOD_BUFFERED IOCTLs with a pended,
 //! cancellable WAIT). Decisions live in `xenpci` (lib), `xen-platform` and `xen-bus`; this
 //! file only carries them out.
+//!
+//! Not done yet: the Windows `xen_bus::interface::PlatformAccess` (children get `None` as
+//! services, so their drivers are refused the child interface with a log line). The open
+//! problem is event channels: the DPC runs `EventChannels::handle_upcall`, which calls the
+//! children's handlers inline, and `PlatformServices::evtchn_notify` takes the event table
+//! through `with_events`; a spin lock around the table would deadlock when a handler notifies.
+//! Either a dispatch that collects ports under the lock and calls handlers after releasing it
+//! (xen-evtchn), or a notify that only issues `EVTCHNOP_send` (xen-bus), removes that.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
