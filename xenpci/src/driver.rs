@@ -696,6 +696,11 @@ fn start_platform(
         warn!("START_DEVICE: Xen is not usable here; the platform stays down");
         return;
     }
+    if !ext.running.load(Ordering::Acquire).is_null() {
+        // A repeated start (the platform cannot move: Xen's frames stay where they are).
+        info!("START_DEVICE: the platform is already up");
+        return;
+    }
     // SAFETY: the lists of this START_DEVICE IRP.
     let raw = unsafe { decode_resources(raw) };
     // SAFETY: as above.
@@ -1091,15 +1096,23 @@ fn handle_watches(ext: &DeviceExtension, running: &Running) {
     let mut devices_changed = false;
     let mut shutdown_changed = false;
     let mut invalidate = false;
+    let mut more = false;
     if let Some(client) = slot.as_mut() {
+        // Only the bus's own tokens exist for now; once children get services, their events
+        // must be left to `PlatformServices::dispatch_watch_events` instead of dropped here.
+        more = true;
         for _ in 0..MAX_EVENTS_PER_WORK {
             match client.take_watch_event() {
                 Ok(Some(event)) if event.token == DEVICE_WATCH_TOKEN => devices_changed = true,
                 Ok(Some(event)) if event.token == SHUTDOWN_WATCH_TOKEN => shutdown_changed = true,
                 Ok(Some(_)) => {}
-                Ok(None) => break,
+                Ok(None) => {
+                    more = false;
+                    break;
+                }
                 Err(e) => {
                     warn!("xenstore: {:?}", e);
+                    more = false;
                     break;
                 }
             }
@@ -1134,6 +1147,10 @@ fn handle_watches(ext: &DeviceExtension, running: &Running) {
         trace!("children changed: invalidating bus relations");
         // SAFETY: the PDO we were added for.
         unsafe { IoInvalidateDeviceRelations(ext.pdo, BusRelations) };
+    }
+    if more {
+        // The per-run bound was reached: the rest in another run, not lost.
+        queue_work(ext, false);
     }
 }
 
