@@ -594,6 +594,11 @@ fn print_failure_context(tail: &[String], qemu_log: &Path, serial_log: &Path) {
     let qemu = fs::read_to_string(qemu_log).unwrap_or_default();
     let lines: Vec<&str> = qemu.lines().collect();
     println!("testbed: ---- outer QEMU log ({}) ----", qemu_log.display());
+    // QEMU warns about every CPUID flag TCG cannot emulate: noise here.
+    let lines: Vec<&str> = lines
+        .into_iter()
+        .filter(|l| !l.contains("TCG doesn't support requested feature"))
+        .collect();
     for line in lines.iter().skip(lines.len().saturating_sub(20)) {
         println!("  | {line}");
     }

@@ -133,7 +133,6 @@ start_guest() {
       : >"$LOG/guest-$name.log"
     else
       echo "serial = \"file:$LOG/$name-serial.log\""
-      echo 'nographic = 1'
     fi
     echo 'xen_platform_pci = 1'
     echo 'vga = "none"'
@@ -288,6 +287,7 @@ scn_evtchn() {
   fi
   note "$out"
   guest_result $n || return
+  expect_fact $n dom0-got 1 || return
   RES=PASS
 }
 
@@ -303,6 +303,8 @@ scn_grant() {
   fi
   note "$out"
   guest_result $n || return
+  expect_fact $n end-while-mapped refused || return
+  expect_fact $n end-after-unmap ok || return
   RES=PASS
 }
 
@@ -319,6 +321,10 @@ scn_xenstore() {
   guest_result $n || return
   expect_fact $n domid "$DOMID" || return
   expect_fact $n name "$n" || return
+  expect_fact $n missing-read ENOENT || return
+  expect_fact $n foreign-read EACCES || return
+  # The retried transaction incremented dom0's value, not the one it first read.
+  expect_fact $n counter $((old + 11)) || return
   retries=$(fact $n tx-retries)
   case "$retries" in '' | *[!0-9]*) RES="FAIL tx-retries fact is '$retries'"; return ;; esac
   [ "$retries" -ge 1 ] || { RES="FAIL the transaction was not retried after dom0's write (tx-retries=$retries)"; return; }
