@@ -12,6 +12,7 @@
 //! - [`unplug`]: whether to unplug emulated disks and NICs, and the port 0x10/0x12 protocol.
 //! - [`bringup`]: shared_info and grant frames in the platform BAR, event channels, callback
 //!   IRQ, xenstore ring, the `device` watch.
+//! - [`dispatch`]: event dispatch in two phases (collect ports lock-free, call handlers unlocked).
 //! - [`shutdown`]: `control/shutdown` requests and `control/feature-*`.
 #![no_std]
 #![forbid(unsafe_code)]
@@ -20,6 +21,7 @@
 extern crate alloc;
 
 pub mod bringup;
+pub mod dispatch;
 pub mod options;
 pub mod shutdown;
 pub mod unplug;
@@ -29,6 +31,7 @@ pub use bringup::{
     PlatformConfig, PlatformParts, PlatformResources, PlatformStoreError, StoreRing,
     DEVICE_WATCH_PATH, DEVICE_WATCH_TOKEN, MIN_XEN_VERSION,
 };
+pub use dispatch::{collect_pending, Collected};
 pub use options::{SafeBoot, StartOptions};
 pub use shutdown::{ShutdownError, ShutdownRequest, Supported};
 pub use unplug::{
