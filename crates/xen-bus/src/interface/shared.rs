@@ -5,6 +5,10 @@
 //! to DISPATCH_LEVEL); [`super::single`] implements it with `RefCell`s for single-threaded
 //! users (host tests, the testbed guest).
 //!
+//! Locking: `evtchn_notify` takes no lock (it is a hypercall), so event handlers running in the
+//! bus's DPC under the event-table lock may notify; `evtchn_bind`/`evtchn_unbind` take the
+//! event-table lock and must not be called from a handler.
+//!
 //! Children's watches live in a [`ChildWatches`] table kept beside the xenstore client (under
 //! the same lock); the bus's xenstore worker calls [`PlatformServices::dispatch_watch_events`]
 //! after handling its own tokens, and the callbacks run with no lock held.
@@ -15,7 +19,7 @@ use core::fmt::Write as _;
 
 use xen_evtchn::{EventChannels, EventHandler};
 use xen_grant::GrantTable;
-use xen_hal::{Clock, DomainId, EventChannelPort, GrantRef, Hypervisor, Pfn};
+use xen_hal::{Clock, DomainId, EventChannelPort, GrantRef, Hypervisor, Pfn, XenError};
 use xenstore::{Client, Transport, TxId, Wait};
 
 use super::{BusServices, ServiceError, WatchCallback};
@@ -277,9 +281,16 @@ impl<P: PlatformAccess> BusServices for PlatformServices<P> {
         })?
     }
 
+    /// `EVTCHNOP_send` only: no lock is taken, so a handler the bus's event DPC calls (with
+    /// the event table locked) may notify. Xen refuses ports that are not ours or not bound.
     fn evtchn_notify(&self, port: EventChannelPort) -> Result<(), ServiceError> {
-        let hv = self.platform.hypervisor();
-        Ok(self.platform.with_events(|c| c.notify(hv, port))??)
+        self.platform
+            .hypervisor()
+            .evtchn_send(port)
+            .map_err(|e| match e {
+                XenError::EINVAL | XenError::ENOENT => ServiceError::InvalidParameter,
+                _ => ServiceError::Failed,
+            })
     }
 
     fn evtchn_unbind(&self, port: EventChannelPort) -> Result<(), ServiceError> {
