@@ -9,7 +9,8 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use xen_hal::PortIo;
 
-use crate::platform::Ports;
+use crate::platform::{Lock, Ports};
+use crate::pvconsole::PvConsole;
 
 const COM1: u16 = 0x3f8;
 const DEBUG_PORT: u16 = 0xe9;
@@ -85,12 +86,106 @@ impl<W: Write> Write for OneLine<W> {
     }
 }
 
+/// Longest line kept for the PV console (longer lines are cut there, not on COM1).
+const LINE_MAX: usize = 512;
+/// Lines printed before the PV console is up, replayed to it once it is (bytes).
+const EARLY_MAX: usize = 2048;
+
+/// A line being built, cut at `LINE_MAX` bytes.
+pub struct LineBuffer {
+    bytes: [u8; LINE_MAX],
+    len: usize,
+}
+
+impl LineBuffer {
+    /// An empty line.
+    pub const fn new() -> Self {
+        LineBuffer {
+            bytes: [0; LINE_MAX],
+            len: 0,
+        }
+    }
+
+    /// Ends the line with a newline, cutting the text if the buffer is full.
+    pub fn finish(&mut self) {
+        if self.len == LINE_MAX {
+            self.len -= 1;
+        }
+        let _ = self.write_str("\n");
+    }
+
+    /// The bytes so far.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&[])
+    }
+}
+
+impl Default for LineBuffer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Write for LineBuffer {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for &byte in s.as_bytes() {
+            if let Some(slot) = self.bytes.get_mut(self.len) {
+                *slot = byte;
+                self.len += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The PV console once Xen is set up, and the lines printed before that.
+static PV: Lock<Option<PvConsole>> = Lock::new(None);
+static EARLY: Lock<([u8; EARLY_MAX], usize)> = Lock::new(([0; EARLY_MAX], 0));
+
+/// Mirrors output to the PV console from now on, starting with the lines printed so far.
+pub fn attach_pv_console(mut pv: PvConsole) {
+    let _ = EARLY.with(|(bytes, len)| {
+        pv.write(bytes.get(..*len).unwrap_or(&[]));
+        *len = 0;
+    });
+    PV.with(|slot| *slot = Some(pv));
+}
+
+/// Sends a finished line (with its newline) to COM1, port 0xE9 and the PV console (or the
+/// early buffer).
+pub fn emit(line: &LineBuffer) {
+    let console = Console;
+    for &byte in line.as_bytes() {
+        console.byte(byte);
+    }
+    let sent = PV
+        .with(|slot| match slot {
+            Some(pv) => {
+                pv.write(line.as_bytes());
+                true
+            }
+            None => false,
+        })
+        .unwrap_or(true);
+    if !sent {
+        let _ = EARLY.with(|(bytes, len)| {
+            for &byte in line.as_bytes() {
+                if let Some(slot) = bytes.get_mut(*len) {
+                    *slot = byte;
+                    *len += 1;
+                }
+            }
+        });
+    }
+}
+
 /// Prints one protocol line: `TESTBED-GUEST: <args>\n`.
 pub fn line(args: fmt::Arguments<'_>) {
-    let mut console = Console;
-    let _ = console.write_str("TESTBED-GUEST: ");
-    let _ = OneLine(&mut console).write_fmt(args);
-    let _ = console.write_str("\n");
+    let mut buffer = LineBuffer::new();
+    let _ = buffer.write_str("TESTBED-GUEST: ");
+    let _ = OneLine(&mut buffer).write_fmt(args);
+    buffer.finish();
+    emit(&buffer);
 }
 
 /// Prints `TESTBED-GUEST: <format>`.
@@ -113,6 +208,21 @@ macro_rules! fact {
 mod tests {
     use super::*;
     use std::string::String;
+
+    #[test]
+    fn long_lines_are_cut_but_keep_their_newline() {
+        let mut line = LineBuffer::new();
+        for _ in 0..100 {
+            line.write_str("0123456789").unwrap();
+        }
+        line.finish();
+        assert_eq!(line.as_bytes().len(), LINE_MAX);
+        assert_eq!(line.as_bytes().last(), Some(&b'\n'));
+        let mut short = LineBuffer::new();
+        short.write_str("PASS x").unwrap();
+        short.finish();
+        assert_eq!(short.as_bytes(), b"PASS x\n");
+    }
 
     #[test]
     fn one_line_turns_breaks_into_spaces() {

@@ -24,6 +24,7 @@ mod pci;
 mod platform;
 mod power;
 mod pv;
+mod pvconsole;
 mod scenarios;
 mod xen;
 
@@ -69,6 +70,9 @@ fn kernel_start(boot_params: u64) -> ! {
     });
     let xen = match xen::setup() {
         Ok(Some(state)) => {
+            if let Some(pv) = pvconsole::PvConsole::open(state) {
+                console::attach_pv_console(pv);
+            }
             say!(
                 "boot: Xen {}.{} at CPUID {:#x}, hypercall page installed",
                 state.cpuid.version.major,
@@ -106,23 +110,27 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     use core::fmt::Write;
 
     // One line, as the protocol wants: `FAIL <scenario>: panic at <file>:<line>: <message>`.
-    let mut console = console::OneLine(console::Console);
-    let _ = console.write_str("TESTBED-GUEST: FAIL ");
-    let printed = SCENARIO.with(|(buf, len)| {
-        let name = buf
-            .get(..*len)
-            .and_then(|b| core::str::from_utf8(b).ok())
-            .unwrap_or("?");
-        let _ = console.write_str(name);
-    });
-    if printed.is_none() {
-        let _ = console.write_str("?");
+    let mut line = console::LineBuffer::new();
+    {
+        let mut out = console::OneLine(&mut line);
+        let _ = out.write_str("TESTBED-GUEST: FAIL ");
+        let printed = SCENARIO.with(|(buf, len)| {
+            let name = buf
+                .get(..*len)
+                .and_then(|b| core::str::from_utf8(b).ok())
+                .unwrap_or("?");
+            let _ = out.write_str(name);
+        });
+        if printed.is_none() {
+            let _ = out.write_str("?");
+        }
+        let _ = out.write_str(": panic");
+        if let Some(location) = info.location() {
+            let _ = write!(out, " at {}:{}", location.file(), location.line());
+        }
+        let _ = write!(out, ": {}", info.message());
     }
-    let _ = console.write_str(": panic");
-    if let Some(location) = info.location() {
-        let _ = write!(console, " at {}:{}", location.file(), location.line());
-    }
-    let _ = write!(console, ": {}", info.message());
-    let _ = console.0.write_str("\n");
+    line.finish();
+    console::emit(&line);
     power::off(power::SHUTDOWN_POWEROFF)
 }
