@@ -840,6 +840,12 @@ unsafe fn answer(
             Some(STATUS_SUCCESS)
         }
         Query::Interface => {
+            // SAFETY: we own the IRP (caller guarantee).
+            let current = unsafe { (*irp).IoStatus.Status };
+            if current != STATUS_NOT_SUPPORTED {
+                // A driver above already answered (or failed) it: leave its answer.
+                return None;
+            }
             // SAFETY: the member for IRP_MN_QUERY_INTERFACE.
             let q = unsafe { stack.Parameters.QueryInterface };
             if q.InterfaceType.is_null() || q.Interface.is_null() {
