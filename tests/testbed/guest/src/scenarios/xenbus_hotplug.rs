@@ -11,7 +11,9 @@ use alloc::vec::Vec;
 use xen_hal::{Clock, DomainId};
 use xenbus::handshake::read_own_domid;
 use xenbus::state::{action_target, backend_changed};
-use xenbus::{diff, enumerate, read_backend, read_state, switch_state, DeviceRef, FrontendState};
+use xenbus::{
+    diff, enumerate, read_backend, read_state, switch_state, DeviceRef, FrontendState, XenbusState,
+};
 
 use super::xenstore::{peer_wait_ms, put};
 use super::{Guest, Outcome};
@@ -104,7 +106,10 @@ pub fn run(guest: &Guest<'_>) -> Outcome {
                 Err(_) => continue,
             };
             let action = backend_changed(ours.get(), theirs);
-            if let Some(to) = action_target(action, ours.get(), false) {
+            // Only the closing half: connecting would need rings this scenario does not make.
+            let target = action_target(action, ours.get(), false)
+                .filter(|to| matches!(to, XenbusState::Closing | XenbusState::Closed));
+            if let Some(to) = target {
                 let dir = device.dir().map_err(|e| format!("{e:?}"))?;
                 crate::say!(
                     "{device}: backend state {}, ours {} -> {}",
