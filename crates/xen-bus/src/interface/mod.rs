@@ -175,7 +175,8 @@ impl From<xen_evtchn::EvtchnError> for ServiceError {
 
 /// A watch callback: called (at PASSIVE_LEVEL, from the bus's xenstore worker) with the
 /// context given at registration and the watch handle, whenever something at or under the
-/// watched path changes. The child re-reads what it needs.
+/// watched path changes, and once soon after registration (xenstored fires every new watch).
+/// Events that arrive together may be delivered as one call. The child re-reads what it needs.
 pub type WatchCallback = extern "C" fn(context: usize, handle: u32);
 
 /// What the bus offers its children, implemented over the platform objects (xenstore client,
