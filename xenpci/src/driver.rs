@@ -7,13 +7,9 @@
 //! cancellable WAIT). Decisions live in `xenpci` (lib), `xen-platform` and `xen-bus`; this
 //! file only carries them out.
 //!
-//! Not done yet: the Windows `xen_bus::interface::PlatformAccess` (children get `None` as
-//! services, so their drivers are refused the child interface with a log line). The open
-//! problem is event channels: the DPC runs `EventChannels::handle_upcall`, which calls the
-//! children's handlers inline, and `PlatformServices::evtchn_notify` takes the event table
-//! through `with_events`; a spin lock around the table would deadlock when a handler notifies.
-//! Either a dispatch that collects ports under the lock and calls handlers after releasing it
-//! (xen-evtchn), or a notify that only issues `EVTCHNOP_send` (xen-bus), removes that.
+//! The children's interface tables reach the platform through `services.rs`
+//! (`PlatformAccess` under Windows locks); the platform is freed only at REMOVE, after the
+//! children, and the event DPC calls handlers with no lock held.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -31,16 +27,20 @@ use nt_kernel::sync::SpinLock;
 use nt_kernel::wdm::*;
 use nt_kernel::work_item::*;
 use nt_kernel::{error, info, trace, warn};
+use xen_bus::interface::shared::PlatformServices;
 use xen_bus::shutdown_ioctl::{
     GUID_DEVINTERFACE_XENPCI_SHUTDOWN, IOCTL_XENPCI_SHUTDOWN_WAIT_REQUEST,
 };
-use xen_hal::{Clock, Instant, OwnedPages, PhysicalMapper};
+use xen_hal::{DomainId, Hypervisor, SharedMemory};
+use xen_hal::{OwnedPages, PhysicalMapper};
 use xen_hypercall::arch::x86_64::{detect_xen, HypercallPage};
+use xen_platform::bringup::StoreRing;
 use xen_platform::shutdown::{self, ShutdownError, SHUTDOWN_WATCH_TOKEN};
 use xen_platform::{
-    decide_and_unplug, watch_devices, CallbackVia, Platform, PlatformConfig, PlatformResources,
-    UnplugDecision, DEVICE_WATCH_TOKEN,
+    acknowledge_upcall, decide_and_unplug, watch_devices, CallbackVia, Platform, PlatformConfig,
+    PlatformResources, UnplugDecision, DEVICE_WATCH_TOKEN,
 };
+use xen_public_headers::hvm::params::HVM_PARAM_CALLBACK_IRQ;
 use xenpci::boot::{self, RegistryFacts, XenPresence};
 use xenpci::fdo::{self, FdoAction, FdoState, PnpMinor};
 use xenpci::resources::{self, Resource};
@@ -50,6 +50,7 @@ use xenstore::{Client, RingTransport};
 use crate::hal::{self, HypercallRef, NtClock, NtHypervisor, NtMapper, PoolPages, Ports};
 use crate::pdo;
 use crate::registry::Key;
+use crate::services::{EventWait, NtPlatform, Store};
 
 /// First field of the FDO's extension; differs from [`pdo::PDO_EXTENSION_MAGIC`], which is how
 /// a dispatch routine tells the FDO from a child PDO.
@@ -80,48 +81,29 @@ static SERVICE_KEY: AtomicPtr<UNICODE_STRING> = AtomicPtr::new(null_mut());
 /// The hypercall page, installed at the first start and kept for the driver's lifetime.
 static HYPERCALL_PAGE: AtomicPtr<HypercallPage<PoolPages>> = AtomicPtr::new(null_mut());
 
-/// The xenstore client of the bus driver.
-type Store = Client<RingTransport<NtHypervisor>, NtClock, EventWait>;
-
-/// Waits for the store event (set by the store port's handler in the DPC) up to the deadline.
-struct EventWait {
-    event: *mut KEVENT,
-}
-
-impl xenstore::Wait for EventWait {
-    fn wait(&mut self, deadline: Instant) {
-        let now = NtClock.now();
-        let remaining_ns = deadline.0.saturating_sub(now.0).max(1000);
-        // Relative timeouts are negative, in 100 ns units.
-        let mut timeout: LARGE_INTEGER = -((remaining_ns / 100).min(i64::MAX as u64) as i64);
-        // SAFETY: PASSIVE_LEVEL (xenstore is only used from PnP and the work item); the event
-        // lives in the device extension, which outlives the client.
-        unsafe {
-            KeWaitForSingleObject(
-                self.event.cast(),
-                Executive,
-                KernelMode,
-                FALSE,
-                &mut timeout,
-            )
-        };
-    }
-}
-
 /// Work item bookkeeping (under a spin lock, so "idle" is never signalled while one is queued).
 struct WorkState {
     queued: bool,
     pending: u32,
 }
 
-/// What runs while the platform is up.
+/// What runs while the platform is up (allocated at START, freed at REMOVE after the children
+/// are gone: their interface tables point into `services`).
 struct Running {
     mapper: NtMapper,
-    platform: Platform<NtHypervisor>,
-    /// Used at PASSIVE_LEVEL only, by one thread at a time (`store_mutex`).
-    store: UnsafeCell<Option<Store>>,
-    /// The `IoConnectInterruptEx` connection (the interrupt object).
-    interrupt: *mut KINTERRUPT,
+    services: PlatformServices<NtPlatform>,
+    /// The xenstore ring page (mapped by `mapper`, unmapped when freed).
+    store_page: SharedMemory,
+    /// The `IoConnectInterruptEx` connection (null once disconnected).
+    interrupt: AtomicPtr<KINTERRUPT>,
+    /// What the platform was brought up with.
+    resources: PlatformResources,
+}
+
+impl Running {
+    fn platform(&self) -> &NtPlatform {
+        self.services.platform()
+    }
 }
 
 /// Per-FDO state, in the device extension.
@@ -521,7 +503,7 @@ unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP
             unsafe { skip_and_call(ext, irp) }
         }
         FdoAction::TearDownAndForward { next } => {
-            stop_platform(ext);
+            quiesce_platform(ext);
             ext.state.store(next as u8, Ordering::Release);
             // SAFETY: we own the IRP.
             unsafe { (*irp).IoStatus.Status = STATUS_SUCCESS };
@@ -531,11 +513,13 @@ unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP
         FdoAction::Remove => {
             ext.state.store(FdoState::Deleted as u8, Ordering::Release);
             guard.release_and_wait();
-            stop_platform(ext);
+            quiesce_platform(ext);
             lock_store(ext);
             // SAFETY: the mutex is held; PnP removed the children before their parent.
             unsafe { (*ext.bus.get()).delete_all() };
             unlock_store(ext);
+            // The children are gone: nothing references the platform's services any more.
+            free_platform(ext);
             let name = ext.interface_name.get();
             // SAFETY: the string lives in the extension; only AddDevice wrote it.
             let allocated = unsafe { !(*name).Buffer.is_null() };
@@ -549,7 +533,7 @@ unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP
             unsafe { (*irp).IoStatus.Status = STATUS_SUCCESS };
             // SAFETY: our extension and an IRP we own; not touched afterwards.
             let status = unsafe { skip_and_call(ext, irp) };
-            // SAFETY: no work item is queued or running (stop_platform waited for idle).
+            // SAFETY: no work item is queued or running (quiesce_platform waited for idle).
             unsafe { IoFreeWorkItem(work_item) };
             // SAFETY: the device we attached to in AddDevice.
             unsafe { IoDetachDevice(lower) };
@@ -732,7 +716,7 @@ fn start_platform(
         bar_len: selected.bar_length,
         callback: CallbackVia::Gsi(selected.gsi),
     };
-    let mut platform = match Platform::bring_up(hv, &mapper, resources, PlatformConfig::default()) {
+    let platform = match Platform::bring_up(hv, &mapper, resources, PlatformConfig::default()) {
         Ok(platform) => platform,
         Err(e) => {
             error!("platform bring-up failed: {}", e);
@@ -749,28 +733,45 @@ fn start_platform(
         platform.store().pfn.0,
         platform.store().port.0
     );
+    let mut parts = platform.into_parts();
     let ext_ptr = core::ptr::from_ref(ext) as usize;
-    if let Err(e) = platform.bind_store_handler(store_fired, ext_ptr) {
+    if let Err(e) = parts
+        .events
+        .bind_handler(&parts.hv, parts.store.port, store_fired, ext_ptr)
+    {
         error!("binding the xenstore event channel failed: {}", e);
-        let _ = platform.shut_down();
+        let _ = parts.events.mask_all();
+        let _ = parts.hv.hvm_set_param(HVM_PARAM_CALLBACK_IRQ, 0);
         return;
     }
+    let store = parts.store;
+    let nt_platform = NtPlatform::new(
+        parts.hv,
+        parts.shared_info,
+        parts.events,
+        parts.grants,
+        addr_of!(ext.store_mutex).cast_mut(),
+    );
     let running = Box::into_raw(Box::new(Running {
         mapper,
-        platform,
-        store: UnsafeCell::new(None),
-        interrupt: null_mut(),
+        services: PlatformServices::new(nt_platform),
+        store_page: store.page,
+        interrupt: AtomicPtr::new(null_mut()),
+        resources: parts.resources,
     }));
     ext.running.store(running, Ordering::Release);
-    if !connect_interrupt(ext, running) {
-        stop_platform(ext);
+    // SAFETY: just published; freed only by free_platform on this PnP path.
+    let running_ref = unsafe { &*running };
+    if !connect_interrupt(ext, running_ref) {
+        quiesce_platform(ext);
+        free_platform(ext);
         return;
     }
-    connect_store(ext, running);
+    connect_store(ext, running_ref, store);
 }
 
 /// Connects the ISR to the platform device's line-based interrupt.
-fn connect_interrupt(ext: &DeviceExtension, running: *mut Running) -> bool {
+fn connect_interrupt(ext: &DeviceExtension, running: &Running) -> bool {
     let routine = system_routine("IoConnectInterruptEx");
     if routine.is_null() {
         error!("IoConnectInterruptEx is not available");
@@ -798,8 +799,7 @@ fn connect_interrupt(ext: &DeviceExtension, running: *mut Running) -> bool {
         error!("IoConnectInterruptEx failed {:#010x}", status);
         return false;
     }
-    // SAFETY: `running` is the live Box published above; only START/teardown write this field.
-    unsafe { (*running).interrupt = interrupt };
+    running.interrupt.store(interrupt, Ordering::Release);
     info!("interrupt connected");
     true
 }
@@ -826,30 +826,39 @@ fn unlock_store(ext: &DeviceExtension) {
 /// The xenstore client, if the platform is up. Call with `store_mutex` held (the client is
 /// used by one thread at a time).
 fn store_client<'a>(ext: &'a DeviceExtension) -> Option<&'a mut Store> {
-    // SAFETY: the platform stays up while the mutex is held (teardown frees it only after
-    // the work item is idle, and PnP/IOCTL paths hold the mutex while using it).
+    // SAFETY: the platform is freed only after being unpublished under the mutex, which the
+    // caller holds.
     let running = unsafe { ext.running.load(Ordering::Acquire).as_ref() }?;
     // SAFETY: the mutex is held (caller), so this is the only reference to the slot.
-    unsafe { (*running.store.get()).as_mut() }
+    unsafe { running.platform().store_slot() }
+        .as_mut()
+        .map(|(client, _)| client)
 }
 
-/// Connects xenstore, sets the watches, and enumerates the children.
-fn connect_store(ext: &DeviceExtension, running: *mut Running) {
-    // SAFETY: `running` is live until stop_platform, which runs on this same PnP thread.
-    let running = unsafe { &*running };
+/// Connects xenstore, sets the watches, hands the platform to the bus, and enumerates the
+/// children.
+fn connect_store(ext: &DeviceExtension, running: &Running, store: StoreRing) {
+    let transport = match RingTransport::new(store.page, running.platform().hv(), store.port) {
+        Ok(transport) => transport,
+        Err(e) => {
+            error!("xenstore ring: {:?}", e);
+            return;
+        }
+    };
     let wait = EventWait {
         event: addr_of!(ext.store_event).cast_mut(),
     };
-    let mut client = match running.platform.xenstore(NtClock, wait) {
+    let mut client = match Client::new(transport, NtClock, wait) {
         Ok(client) => client,
         Err(e) => {
             error!("xenstore client: {:?}", e);
             return;
         }
     };
-    match client.read_string("domid") {
-        Ok(domid) => info!("xenstore connected (domid {})", domid),
-        Err(e) => warn!("xenstore: reading domid failed: {:?}", e),
+    let own_domid = xenbus::handshake::read_own_domid(&mut client).ok();
+    match own_domid {
+        Some(domid) => info!("xenstore connected (domid {})", domid.0),
+        None => warn!("xenstore: reading domid failed"),
     }
     if let Err(e) = watch_devices(&mut client) {
         error!("xenstore: watch on device failed: {:?}", e);
@@ -857,34 +866,41 @@ fn connect_store(ext: &DeviceExtension, running: *mut Running) {
     if let Err(e) = shutdown::watch(&mut client) {
         error!("xenstore: watch on control/shutdown failed: {:?}", e);
     }
-    let own_domid = xenbus::handshake::read_own_domid(&mut client).ok();
     // SAFETY: PASSIVE_LEVEL in START_DEVICE; `lower` is the device we attached to.
     let parent_bus = unsafe { pdo::query_parent_bus_interface(ext.lower) };
     if parent_bus.is_none() {
         warn!("the PCI bus driver gave no bus interface: children get no DMA adapter");
     }
-    let selected = running.platform.resources();
     let child_resources = xen_bus::binding::PlatformResources {
         // Raw and translated memory addresses are the same on x86.
-        memory_start: selected.bar_base.0 << xen_hal::PAGE_SHIFT,
-        memory_length: selected.bar_len,
-        interrupt_vector: match selected.callback {
+        memory_start: running.resources.bar_base.0 << xen_hal::PAGE_SHIFT,
+        memory_length: running.resources.bar_len,
+        interrupt_vector: match running.resources.callback {
             CallbackVia::Gsi(gsi) => gsi,
             CallbackVia::PciIntx { .. } => 0,
         },
         level_triggered: true,
     };
+    let services: *const PlatformServices<NtPlatform> = &running.services;
+    // SAFETY: `running` lives until free_platform, which runs at REMOVE after delete_all,
+    // so the children never see the services freed.
+    let services: pdo::Services = unsafe { &*services };
     lock_store(ext);
-    // SAFETY: the mutex is held; PASSIVE_LEVEL. No services yet: the Windows side of the
-    // child interface (locking around the platform objects) is not written, so children are
-    // enumerated but their drivers are refused the interface with a log line.
+    // SAFETY: the mutex is held.
+    unsafe {
+        running
+            .platform()
+            .set_store(client, own_domid.unwrap_or(DomainId::SELF))
+    };
+    // SAFETY: the mutex is held: the bus is ours.
     let bus = unsafe { &mut *ext.bus.get() };
-    // SAFETY: no services, so nothing of the platform is referenced by the children.
-    unsafe { bus.set_platform(child_resources, None, parent_bus) };
-    // SAFETY: PASSIVE_LEVEL, serialised by the store mutex.
-    let changed = unsafe { bus.rescan(&mut client, own_domid) };
-    // SAFETY: the mutex is held; nobody else touches the slot.
-    unsafe { *running.store.get() = Some(client) };
+    // SAFETY: the services outlive the children (see above).
+    unsafe { bus.set_platform(child_resources, Some(services), parent_bus) };
+    let changed = match store_client(ext) {
+        // SAFETY: PASSIVE_LEVEL, serialised by the store mutex.
+        Some(client) => unsafe { bus.rescan(client, own_domid) },
+        None => false,
+    };
     unlock_store(ext);
     // SAFETY: the registered name (empty if registration failed, then this fails harmlessly).
     let status = unsafe { IoSetDeviceInterfaceState(ext.interface_name.get(), TRUE) };
@@ -919,14 +935,15 @@ fn record_pv_disk() {
     }
 }
 
-/// Disconnects the interrupt, waits for DPCs and work items, and takes the platform down.
-fn stop_platform(ext: &DeviceExtension) {
-    let running = ext.running.load(Ordering::Acquire);
-    if running.is_null() {
+/// Stops interrupts and work (surprise removal, remove): the interrupt is disconnected, DPCs
+/// and the work item finish, Xen's callback is cleared and every port masked. The objects stay
+/// (children may still call their interface until they are removed); idempotent.
+fn quiesce_platform(ext: &DeviceExtension) {
+    // SAFETY: freed only by free_platform, on this PnP path.
+    let Some(running) = (unsafe { ext.running.load(Ordering::Acquire).as_ref() }) else {
         return;
-    }
-    // SAFETY: live until freed below; only this PnP path frees it.
-    let interrupt = unsafe { (*running).interrupt };
+    };
+    let interrupt = running.interrupt.swap(null_mut(), Ordering::AcqRel);
     if !interrupt.is_null() {
         let routine = system_routine("IoDisconnectInterruptEx");
         if !routine.is_null() {
@@ -937,13 +954,13 @@ fn stop_platform(ext: &DeviceExtension) {
                 Version: CONNECT_LINE_BASED,
                 ConnectionContext: interrupt.cast(),
             };
-            // SAFETY: the connection made in connect_interrupt, disconnected once.
+            // SAFETY: the connection made in connect_interrupt, disconnected once (swapped out).
             unsafe { disconnect(&mut parameters) };
         }
     }
     // SAFETY: no ISR can queue the DPC any more; wait for any queued or running one.
     unsafe { KeFlushQueuedDpcs() };
-    // SAFETY: the event lives in the extension; no new work item can be queued now.
+    // SAFETY: the event lives in the extension.
     unsafe {
         KeWaitForSingleObject(
             addr_of!(ext.work_idle).cast_mut().cast(),
@@ -953,35 +970,46 @@ fn stop_platform(ext: &DeviceExtension) {
             null_mut(),
         )
     };
+    let _ = running.platform().events().lock().mask_all();
+    if let Err(e) = running
+        .platform()
+        .hv()
+        .hvm_set_param(HVM_PARAM_CALLBACK_IRQ, 0)
+    {
+        warn!("clearing HVM_PARAM_CALLBACK_IRQ failed: {}", e);
+    }
     // SAFETY: the registered name; disabling an unregistered one fails harmlessly.
     unsafe { IoSetDeviceInterfaceState(ext.interface_name.get(), FALSE) };
     if let Some(irp) = take_waiting(ext) {
         // SAFETY: taken from the slot with its cancel routine cleared: ours to complete.
         unsafe { complete_information(irp, STATUS_DEVICE_REMOVED, 0) };
     }
+    info!("platform quiesced");
+}
+
+/// Frees the platform (REMOVE, after the children are deleted; or a failed start).
+fn free_platform(ext: &DeviceExtension) {
     // IOCTL and cleanup paths use the platform under the store mutex: unpublish it under the
     // mutex too, so none of them still holds it when it is freed below.
     lock_store(ext);
-    ext.running.store(null_mut(), Ordering::Release);
+    let running = ext.running.swap(null_mut(), Ordering::AcqRel);
     unlock_store(ext);
-    // SAFETY: created by Box::into_raw in start_platform; nothing references it any more.
+    if running.is_null() {
+        return;
+    }
+    // SAFETY: created by Box::into_raw in start_platform; unpublished above, quiesced before.
     let running = unsafe { Box::from_raw(running) };
     let Running {
         mapper,
-        platform,
-        store,
+        services,
+        store_page,
         ..
     } = *running;
-    drop(store.into_inner());
-    let store_page = platform.store().page;
-    let (_grants, cleared) = platform.shut_down();
-    if let Err(e) = cleared {
-        warn!("clearing HVM_PARAM_CALLBACK_IRQ failed: {}", e);
-    }
+    drop(services);
     // SAFETY: the ring page was mapped by this mapper and is no longer used.
     unsafe { mapper.unmap_frames(store_page) };
     drop(mapper);
-    info!("platform stopped");
+    info!("platform freed");
 }
 
 // ---- interrupt, DPC, work item ------------------------------------------------------------------
@@ -990,11 +1018,11 @@ fn stop_platform(ext: &DeviceExtension) {
 unsafe extern "system" fn isr(_interrupt: *mut KINTERRUPT, context: PVOID) -> BOOLEAN {
     // SAFETY: the context is our extension, alive while the interrupt is connected.
     let ext = unsafe { &*context.cast::<DeviceExtension>() };
-    // SAFETY: non-null while connected (cleared only after disconnecting).
+    // SAFETY: freed only after the interrupt is disconnected.
     let Some(running) = (unsafe { ext.running.load(Ordering::Acquire).as_ref() }) else {
         return FALSE;
     };
-    if !running.platform.acknowledge_interrupt() {
+    if !acknowledge_upcall(running.platform().shared_info()) {
         return FALSE;
     }
     // SAFETY: the DPC was initialised in AddDevice.
@@ -1002,7 +1030,7 @@ unsafe extern "system" fn isr(_interrupt: *mut KINTERRUPT, context: PVOID) -> BO
     TRUE
 }
 
-/// The DPC: dispatches pending event channels to their handlers.
+/// The DPC: dispatches pending event channels to their handlers (no lock held while they run).
 unsafe extern "system" fn dpc_routine(
     _dpc: *mut KDPC,
     context: PVOID,
@@ -1011,18 +1039,14 @@ unsafe extern "system" fn dpc_routine(
 ) {
     // SAFETY: the context is our extension (KeInitializeDpc in AddDevice).
     let ext = unsafe { &*context.cast::<DeviceExtension>() };
-    // SAFETY: cleared only after KeFlushQueuedDpcs.
+    // SAFETY: freed only after KeFlushQueuedDpcs.
     let Some(running) = (unsafe { ext.running.load(Ordering::Acquire).as_ref() }) else {
         return;
     };
-    match running.platform.dispatch() {
-        Ok(stats) if stats.more_pending => {
-            // Bounded per DPC; come back for the rest.
-            // SAFETY: the DPC is initialised.
-            unsafe { KeInsertQueueDpc(addr_of!(ext.dpc).cast_mut(), null_mut(), null_mut()) };
-        }
-        Ok(_) => {}
-        Err(e) => warn!("event dispatch: {}", e),
+    if running.platform().dispatch_events() {
+        // Bounded per DPC; come back for the rest.
+        // SAFETY: the DPC is initialised.
+        unsafe { KeInsertQueueDpc(addr_of!(ext.dpc).cast_mut(), null_mut(), null_mut()) };
     }
 }
 
@@ -1086,37 +1110,35 @@ unsafe extern "system" fn work_routine(_device: *mut DEVICE_OBJECT, context: PVO
     }
 }
 
-/// Most watch events handled per work item (more come with the next store event).
+/// Most events of each of the bus's own watches handled per work item run (then it requeues).
 const MAX_EVENTS_PER_WORK: usize = 64;
+/// Most events per child watch delivered per run.
+const MAX_CHILD_EVENTS_PER_WORK: usize = 16;
+
+/// Takes the queued events of `token` (bounded); returns (any taken, bound reached).
+fn drain_token(client: &mut Store, token: &str) -> (bool, bool) {
+    let mut taken = 0;
+    while taken < MAX_EVENTS_PER_WORK {
+        if client.core().take_watch_event_for(token).is_none() {
+            return (taken > 0, false);
+        }
+        taken += 1;
+    }
+    (true, true)
+}
 
 fn handle_watches(ext: &DeviceExtension, running: &Running) {
-    lock_store(ext);
-    // SAFETY: the mutex is held.
-    let slot = unsafe { &mut *running.store.get() };
-    let mut devices_changed = false;
-    let mut shutdown_changed = false;
     let mut invalidate = false;
     let mut more = false;
-    if let Some(client) = slot.as_mut() {
-        // Only the bus's own tokens exist for now; once children get services, their events
-        // must be left to `PlatformServices::dispatch_watch_events` instead of dropped here.
-        more = true;
-        for _ in 0..MAX_EVENTS_PER_WORK {
-            match client.take_watch_event() {
-                Ok(Some(event)) if event.token == DEVICE_WATCH_TOKEN => devices_changed = true,
-                Ok(Some(event)) if event.token == SHUTDOWN_WATCH_TOKEN => shutdown_changed = true,
-                Ok(Some(_)) => {}
-                Ok(None) => {
-                    more = false;
-                    break;
-                }
-                Err(e) => {
-                    warn!("xenstore: {:?}", e);
-                    more = false;
-                    break;
-                }
-            }
+    lock_store(ext);
+    if let Some(client) = store_client(ext) {
+        if let Err(e) = client.pump() {
+            warn!("xenstore: {:?}", e);
         }
+        // Only the bus's own tokens here; the children's are delivered below, unlocked.
+        let (devices_changed, devices_more) = drain_token(client, DEVICE_WATCH_TOKEN);
+        let (shutdown_changed, shutdown_more) = drain_token(client, SHUTDOWN_WATCH_TOKEN);
+        more = devices_more || shutdown_more;
         if devices_changed {
             let own_domid = xenbus::handshake::read_own_domid(client).ok();
             // SAFETY: the mutex is held; PASSIVE_LEVEL.
@@ -1143,6 +1165,14 @@ fn handle_watches(ext: &DeviceExtension, running: &Running) {
         }
     }
     unlock_store(ext);
+    // The children's watches: callbacks run with no lock held (they may call back in).
+    match running
+        .services
+        .dispatch_watch_events(MAX_CHILD_EVENTS_PER_WORK)
+    {
+        Ok(_) => {}
+        Err(e) => warn!("children's watch events: {:?}", e),
+    }
     if invalidate {
         trace!("children changed: invalidating bus relations");
         // SAFETY: the PDO we were added for.

@@ -13,6 +13,8 @@ mod hal;
 mod pdo;
 #[cfg(target_os = "windows")]
 mod registry;
+#[cfg(target_os = "windows")]
+mod services;
 
 #[cfg(not(target_os = "windows"))]
 fn main() {
