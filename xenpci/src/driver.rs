@@ -375,73 +375,6 @@ unsafe fn extension<'a>(device: *mut DEVICE_OBJECT) -> &'a DeviceExtension {
 
 // ---- PnP --------------------------------------------------------------------------------------
 
-unsafe extern "system" fn signal_completion(
-    _device: *mut DEVICE_OBJECT,
-    _irp: *mut IRP,
-    context: PVOID,
-) -> NTSTATUS {
-    // SAFETY: `context` is the KEVENT of the waiting dispatch routine, which waits for it.
-    unsafe { KeSetEvent(context.cast(), 0, FALSE) };
-    STATUS_MORE_PROCESSING_REQUIRED
-}
-
-/// Sends the IRP down and waits for the lower driver; returns its status (we own the IRP again).
-///
-/// # Safety
-/// PASSIVE_LEVEL, from a dispatch routine that owns `irp`.
-unsafe fn forward_and_wait(lower: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
-    let mut event = core::mem::MaybeUninit::<KEVENT>::uninit();
-    let event_ptr = event.as_mut_ptr();
-    // SAFETY: writable storage for a KEVENT that lives until the wait ends.
-    unsafe { KeInitializeEvent(event_ptr, NotificationEvent, FALSE) };
-    // SAFETY: the caller owns `irp`.
-    unsafe { IoCopyCurrentIrpStackLocationToNext(irp) };
-    // SAFETY: the event outlives the completion routine (we wait below).
-    unsafe {
-        IoSetCompletionRoutine(
-            irp,
-            Some(signal_completion),
-            event_ptr.cast(),
-            true,
-            true,
-            true,
-        )
-    };
-    // SAFETY: `lower` is the device below us; the IRP is set up for it.
-    let status = unsafe { IoCallDriver(lower, irp) };
-    if status == STATUS_PENDING {
-        // SAFETY: PASSIVE_LEVEL (caller); the event is initialised.
-        unsafe {
-            KeWaitForSingleObject(event_ptr.cast(), Executive, KernelMode, FALSE, null_mut())
-        };
-    }
-    // SAFETY: the completion routine kept the IRP for us.
-    unsafe { (*irp).IoStatus.Status }
-}
-
-/// Passes the IRP down untouched.
-///
-/// # Safety
-/// `ext` is our extension and the caller owns `irp`.
-unsafe fn skip_and_call(ext: &DeviceExtension, irp: *mut IRP) -> NTSTATUS {
-    // SAFETY: the caller owns the IRP.
-    unsafe { IoSkipCurrentIrpStackLocation(irp) };
-    // SAFETY: the attached-to device; the IRP is set up for it.
-    unsafe { IoCallDriver(ext.lower, irp) }
-}
-
-/// Completes `irp` with `status`.
-///
-/// # Safety
-/// The caller owns `irp` and does not touch it afterwards.
-unsafe fn complete(irp: *mut IRP, status: NTSTATUS) -> NTSTATUS {
-    // SAFETY: we own the IRP.
-    unsafe { (*irp).IoStatus.Status = status };
-    // SAFETY: completing an IRP we own, once.
-    unsafe { IoCompleteRequest(irp, IO_NO_INCREMENT) };
-    status
-}
-
 unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
     // SAFETY: a device object of this driver.
     if unsafe { pdo::is_pdo(device) } {
@@ -500,7 +433,7 @@ unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP
             // SAFETY: we own the IRP.
             unsafe { (*irp).IoStatus.Status = STATUS_SUCCESS };
             // SAFETY: our extension and an IRP we own.
-            unsafe { skip_and_call(ext, irp) }
+            unsafe { skip_and_call(ext.lower, irp) }
         }
         FdoAction::TearDownAndForward { next } => {
             quiesce_platform(ext);
@@ -508,7 +441,7 @@ unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP
             // SAFETY: we own the IRP.
             unsafe { (*irp).IoStatus.Status = STATUS_SUCCESS };
             // SAFETY: our extension and an IRP we own.
-            unsafe { skip_and_call(ext, irp) }
+            unsafe { skip_and_call(ext.lower, irp) }
         }
         FdoAction::Remove => {
             ext.state.store(FdoState::Deleted as u8, Ordering::Release);
@@ -532,7 +465,7 @@ unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP
             // SAFETY: we own the IRP.
             unsafe { (*irp).IoStatus.Status = STATUS_SUCCESS };
             // SAFETY: our extension and an IRP we own; not touched afterwards.
-            let status = unsafe { skip_and_call(ext, irp) };
+            let status = unsafe { skip_and_call(ext.lower, irp) };
             // SAFETY: no work item is queued or running (quiesce_platform waited for idle).
             unsafe { IoFreeWorkItem(work_item) };
             // SAFETY: the device we attached to in AddDevice.
@@ -561,10 +494,10 @@ unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP
                 }
             }
             // SAFETY: our extension and an IRP we own.
-            unsafe { skip_and_call(ext, irp) }
+            unsafe { skip_and_call(ext.lower, irp) }
         }
         // SAFETY: our extension and an IRP we own.
-        FdoAction::Forward => unsafe { skip_and_call(ext, irp) },
+        FdoAction::Forward => unsafe { skip_and_call(ext.lower, irp) },
     }
 }
 
@@ -1224,7 +1157,7 @@ unsafe extern "system" fn dispatch_forward(device: *mut DEVICE_OBJECT, irp: *mut
         Err(status) => return unsafe { complete(irp, status) },
     };
     // SAFETY: our extension and an IRP we own.
-    unsafe { skip_and_call(ext, irp) }
+    unsafe { skip_and_call(ext.lower, irp) }
 }
 
 // ---- the shutdownmon interface ------------------------------------------------------------------

@@ -424,22 +424,10 @@ unsafe fn delete_pdo(pdo: *mut DEVICE_OBJECT) {
     unsafe { IoDeleteDevice(pdo) };
 }
 
-/// Completes `irp` with `status` and returns it.
-///
-/// # Safety
-/// The caller owns `irp` and does not touch it afterwards.
-unsafe fn complete(irp: *mut IRP, status: NTSTATUS) -> NTSTATUS {
-    // SAFETY: we own the IRP.
-    unsafe { (*irp).IoStatus.Status = status };
-    // SAFETY: completing an IRP we own, once.
-    unsafe { IoCompleteRequest(irp, IO_NO_INCREMENT) };
-    status
-}
-
 /// Completes `irp` with the status it already has.
 ///
 /// # Safety
-/// As [`complete`].
+/// As [`nt_kernel::irp::complete`].
 unsafe fn complete_unchanged(irp: *mut IRP) -> NTSTATUS {
     // SAFETY: we own the IRP.
     let status = unsafe { (*irp).IoStatus.Status };

@@ -125,77 +125,6 @@ unsafe fn extension<'a>(device: *mut DEVICE_OBJECT) -> &'a DeviceExtension {
     unsafe { &*(*device).DeviceExtension.cast::<DeviceExtension>() }
 }
 
-/// Completion routine of the synchronous forward: signals the event and keeps the IRP.
-unsafe extern "system" fn signal_completion(
-    _device: *mut DEVICE_OBJECT,
-    _irp: *mut IRP,
-    context: PVOID,
-) -> NTSTATUS {
-    // SAFETY: `context` is the KEVENT on the waiting dispatch routine's stack, which waits for
-    // this signal before returning.
-    unsafe { KeSetEvent(context.cast(), 0, FALSE) };
-    STATUS_MORE_PROCESSING_REQUIRED
-}
-
-/// Sends the IRP down and waits until the lower driver completes it; returns its status.
-///
-/// # Safety
-/// Called at PASSIVE_LEVEL from a dispatch routine that owns `irp`.
-unsafe fn forward_and_wait(lower: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
-    let mut event = core::mem::MaybeUninit::<KEVENT>::uninit();
-    let event_ptr = event.as_mut_ptr();
-    // SAFETY: `event_ptr` is writable storage for a KEVENT living until the wait ends.
-    unsafe { KeInitializeEvent(event_ptr, NotificationEvent, FALSE) };
-    // SAFETY: the caller owns `irp`.
-    unsafe { IoCopyCurrentIrpStackLocationToNext(irp) };
-    // SAFETY: the event outlives the completion routine (we wait below).
-    unsafe {
-        IoSetCompletionRoutine(
-            irp,
-            Some(signal_completion),
-            event_ptr.cast(),
-            true,
-            true,
-            true,
-        )
-    };
-    // SAFETY: `lower` is the device below us; the IRP is set up for it.
-    let status = unsafe { IoCallDriver(lower, irp) };
-    if status == STATUS_PENDING {
-        // SAFETY: PASSIVE_LEVEL (caller guarantee); the event is initialised.
-        unsafe {
-            KeWaitForSingleObject(event_ptr.cast(), Executive, KernelMode, FALSE, null_mut())
-        };
-    }
-    // SAFETY: the completion routine returned STATUS_MORE_PROCESSING_REQUIRED, so we own the IRP.
-    unsafe { (*irp).IoStatus.Status }
-}
-
-/// Passes the IRP to the lower device untouched.
-///
-/// # Safety
-/// `device` must be one of our FDOs and `irp` owned by the caller.
-unsafe fn skip_and_call(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
-    // SAFETY: forwarded caller guarantee.
-    let lower = unsafe { extension(device) }.lower;
-    // SAFETY: the caller owns the IRP.
-    unsafe { IoSkipCurrentIrpStackLocation(irp) };
-    // SAFETY: `lower` is the attached-to device; the IRP is set up for it.
-    unsafe { IoCallDriver(lower, irp) }
-}
-
-/// Completes `irp` with `status` (an IRP that arrived after removal started).
-///
-/// # Safety
-/// The caller owns `irp` and does not touch it afterwards.
-unsafe fn complete(irp: *mut IRP, status: NTSTATUS) -> NTSTATUS {
-    // SAFETY: we own the IRP.
-    unsafe { (*irp).IoStatus.Status = status };
-    // SAFETY: completing an IRP we own, once.
-    unsafe { IoCompleteRequest(irp, IO_NO_INCREMENT) };
-    status
-}
-
 unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
     // SAFETY: the I/O manager calls us with one of our FDOs and an IRP we own.
     let ext = unsafe { extension(device) };
@@ -233,7 +162,7 @@ unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP
             // SAFETY: we own the IRP.
             unsafe { (*irp).IoStatus.Status = STATUS_SUCCESS };
             // SAFETY: our FDO and an IRP we own.
-            unsafe { skip_and_call(device, irp) }
+            unsafe { skip_and_call(ext.lower, irp) }
         }
         PnpAction::SucceedForwardAndDelete => {
             ext.state
@@ -244,7 +173,7 @@ unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP
             // SAFETY: we own the IRP.
             unsafe { (*irp).IoStatus.Status = STATUS_SUCCESS };
             // SAFETY: our FDO and an IRP we own; the IRP is not touched afterwards.
-            let status = unsafe { skip_and_call(device, irp) };
+            let status = unsafe { skip_and_call(ext.lower, irp) };
             // SAFETY: `lower` is the device we attached to in AddDevice.
             unsafe { IoDetachDevice(lower) };
             // SAFETY: our FDO, detached; nothing references the extension after this.
@@ -253,7 +182,7 @@ unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP
             status
         }
         // SAFETY: our FDO and an IRP we own.
-        PnpAction::Forward => unsafe { skip_and_call(device, irp) },
+        PnpAction::Forward => unsafe { skip_and_call(ext.lower, irp) },
     }
 }
 
@@ -318,5 +247,5 @@ unsafe extern "system" fn dispatch_forward(device: *mut DEVICE_OBJECT, irp: *mut
         Err(status) => return unsafe { complete(irp, status) },
     };
     // SAFETY: our FDO and an IRP we own.
-    unsafe { skip_and_call(device, irp) }
+    unsafe { skip_and_call(ext.lower, irp) }
 }

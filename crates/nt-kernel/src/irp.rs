@@ -132,3 +132,82 @@ pub unsafe fn IoCompleteRequest(irp: *mut IRP, priority_boost: CCHAR) {
     // SAFETY: forwarded caller guarantee.
     unsafe { IofCompleteRequest(irp, priority_boost) }
 }
+
+/// Completion routine of [`forward_and_wait`]: signals the waiting event and keeps the IRP.
+unsafe extern "system" fn signal_completion(
+    _device: *mut DEVICE_OBJECT,
+    _irp: *mut IRP,
+    context: PVOID,
+) -> NTSTATUS {
+    // SAFETY: `context` is the KEVENT on the stack of `forward_and_wait`, which waits for this
+    // signal before returning.
+    unsafe { KeSetEvent(context.cast(), 0, FALSE) };
+    STATUS_MORE_PROCESSING_REQUIRED
+}
+
+/// Sends the IRP to `lower` and waits until it is completed there; returns its status. The
+/// caller owns the IRP again afterwards (to finish its own part and complete it).
+///
+/// # Safety
+/// Called at PASSIVE_LEVEL from a dispatch routine that owns `irp`; `lower` is the device the
+/// caller is attached to.
+pub unsafe fn forward_and_wait(lower: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    let mut event = core::mem::MaybeUninit::<KEVENT>::uninit();
+    let event_ptr = event.as_mut_ptr();
+    // SAFETY: `event_ptr` is writable storage for a KEVENT living until the wait ends.
+    unsafe { KeInitializeEvent(event_ptr, NotificationEvent, FALSE) };
+    // SAFETY: the caller owns `irp`.
+    unsafe { IoCopyCurrentIrpStackLocationToNext(irp) };
+    // SAFETY: the event outlives the completion routine (we wait below).
+    unsafe {
+        IoSetCompletionRoutine(
+            irp,
+            Some(signal_completion),
+            event_ptr.cast(),
+            true,
+            true,
+            true,
+        )
+    };
+    // SAFETY: `lower` is the device below the caller; the IRP is set up for it.
+    let status = unsafe { IoCallDriver(lower, irp) };
+    if status == STATUS_PENDING {
+        // SAFETY: PASSIVE_LEVEL (caller guarantee); the event is initialised.
+        unsafe {
+            KeWaitForSingleObject(
+                event_ptr.cast(),
+                Executive,
+                KernelMode,
+                FALSE,
+                core::ptr::null_mut(),
+            )
+        };
+    }
+    // SAFETY: the completion routine returned STATUS_MORE_PROCESSING_REQUIRED, so the caller
+    // owns the IRP again.
+    unsafe { (*irp).IoStatus.Status }
+}
+
+/// Passes the IRP to `lower` untouched.
+///
+/// # Safety
+/// The caller owns `irp` and does not touch it afterwards; `lower` is the device the caller is
+/// attached to.
+pub unsafe fn skip_and_call(lower: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY: the caller owns the IRP.
+    unsafe { IoSkipCurrentIrpStackLocation(irp) };
+    // SAFETY: `lower` is the attached-to device; the IRP is set up for it.
+    unsafe { IoCallDriver(lower, irp) }
+}
+
+/// Completes `irp` with `status` and returns `status`.
+///
+/// # Safety
+/// The caller owns `irp` and does not touch it afterwards.
+pub unsafe fn complete(irp: *mut IRP, status: NTSTATUS) -> NTSTATUS {
+    // SAFETY: the caller owns the IRP.
+    unsafe { (*irp).IoStatus.Status = status };
+    // SAFETY: completing an IRP the caller owns, once.
+    unsafe { IoCompleteRequest(irp, IO_NO_INCREMENT) };
+    status
+}
