@@ -70,8 +70,13 @@ fn kernel_start(boot_params: u64) -> ! {
     });
     let xen = match xen::setup() {
         Ok(Some(state)) => {
-            if let Some(pv) = pvconsole::PvConsole::open(state) {
-                console::attach_pv_console(pv);
+            match pvconsole::PvConsole::open(state) {
+                Some(pv) => {
+                    let (frame, port) = pv.describe();
+                    console::attach_pv_console(pv);
+                    say!("boot: PV console ring at frame {frame:#x}, event channel {port}");
+                }
+                None => say!("boot: no PV console"),
             }
             say!(
                 "boot: Xen {}.{} at CPUID {:#x}, hypercall page installed",

@@ -47,6 +47,14 @@ impl PvConsole {
         })
     }
 
+    /// The ring's frame and event channel (for the boot log).
+    pub fn describe(&self) -> (u64, u32) {
+        (
+            (self.ring.as_ptr() as u64) >> xen_hal::PAGE_SHIFT,
+            self.port.0,
+        )
+    }
+
     /// Writes `bytes`, waiting (bounded) while the ring is full, then notifies the backend.
     pub fn write(&mut self, bytes: &[u8]) {
         let hv = self.xen.hv();
