@@ -102,21 +102,30 @@ pub fn halt_forever() -> ! {
 
 /// A window onto `len` bytes of physical memory at `address` through the identity map.
 ///
-/// Returns `None` for address 0, an empty window, or one reaching past the identity map. The
-/// caller names memory the guest does not otherwise reference from Rust: a page from
-/// [`crate::pages`], the boot loader's zero page and command line (read once at start), a device
-/// BAR, or a frame Xen names (rings from HVM params); the kernel image, stack and heap are never
-/// passed here (see [`crate::memory::GuestMemory`], which checks this for other callers).
+/// Returns `None` for address 0, an empty window, one reaching past the identity map, or one
+/// touching the kernel image (code, statics, boot stack). Callers name memory the guest does
+/// not otherwise reference from Rust: a page from [`crate::pages`], the boot loader's zero page
+/// and command line (read once at start), a device BAR, or a frame Xen names (rings from HVM
+/// params); heap blocks in use are never passed here (`GuestMemory` only maps frames outside
+/// allocator-owned RAM for other callers).
 pub fn identity_window(address: u64, len: usize) -> Option<SharedMemory> {
     let end = address.checked_add(len as u64)?;
     if len == 0 || end > IDENTITY_LIMIT {
         return None;
     }
+    if (FrameRange {
+        start: address,
+        end,
+    })
+    .overlaps(&kernel_image())
+    {
+        return None;
+    }
     let base = NonNull::new(address as usize as *mut u8)?;
     // SAFETY: `boot.rs` identity-maps every address below `IDENTITY_LIMIT` (checked above) with
     // present, writable 2 MiB pages, so the window is valid for reads and writes and stays mapped
-    // forever (the page tables are never changed). Callers pass only memory that no Rust
-    // reference covers (documented above, enforced for mapper users by `GuestMemory`), so all
+    // forever (the page tables are never changed). It does not touch the kernel image (checked),
+    // and callers pass only memory that no Rust reference covers (documented above), so all
     // access goes through the window's volatile and atomic operations.
     Some(unsafe { SharedMemory::new(base, len) })
 }
