@@ -391,6 +391,26 @@ scn_shutdown() {
   RES=PASS
 }
 
+# Not in the default set: checks the harness's retry on an emulator fault. The first attempt's
+# guest is crashed on purpose with xen-hvmcrash (a triple fault); the retry must pass.
+scn_retry_check() {
+  need_guest || return
+  n=tb-retry-check
+  # The shutdown scenario's guest waits for dom0: it is alive when crashed.
+  start_guest $n $GUEST "scenario=shutdown" || return
+  xs_wait "$BASE/watching" $STEP_TIMEOUT >/dev/null || { RES="FAIL guest never wrote watching"; return; }
+  if [ "$attempt" = 1 ]; then
+    xen-hvmcrash "$DOMID" >/dev/null 2>&1
+    wait_for 30 gone
+    RES="FAIL guest crashed on purpose by xen-hvmcrash"
+    return
+  fi
+  xl shutdown $n >/dev/null 2>&1
+  wait_for $STEP_TIMEOUT gone || { RES="FAIL guest still running after xl shutdown"; return; }
+  [ "$(shutdown_reason $n)" = 0 ] || { RES="FAIL shutdown reason '$(shutdown_reason $n)'"; return; }
+  RES=PASS
+}
+
 ### Runner
 
 dump() { # NAME
