@@ -221,12 +221,12 @@ scn_linux_reference() {
   EXTRA="disk = [ 'format=raw,vdev=xvda,access=rw,target=/dev/loop0' ]
 vif = [ 'bridge=xenbr0,type=vif,mac=00:16:3e:99:00:02' ]"
   start_guest $n $LINUX "console=hvc0 loglevel=4 tbip=10.99.0.2" $LINUX_INITRD || return
-  # Twice the usual bound: the option ROM loads its 9 MB of kernel and initramfs through the
+  # Three times the usual bound: the option ROM loads its 9 MB of kernel and initramfs through the
   # device model, which takes minutes when the host is busy.
-  wait_line $n $((2 * GUEST_TIMEOUT)) 'LINUXREF done'
+  wait_line $n $((3 * GUEST_TIMEOUT)) 'LINUXREF done'
   lr() { serial $n | grep -a "LINUXREF $1=" | tail -1 | sed "s/.*LINUXREF $1=//"; }
   if ! has_line $n 'LINUXREF done'; then
-    RES="FAIL the Linux guest did not finish within $((2 * GUEST_TIMEOUT))s (alive: $(gone && echo no || echo yes))"
+    RES="FAIL the Linux guest did not finish within $((3 * GUEST_TIMEOUT))s (alive: $(gone && echo no || echo yes))"
     return
   fi
   want=$(lr pattern-md5)
