@@ -115,6 +115,9 @@ xs_wait() {
 # memory in MiB in $MEMORY, console on hvc0 instead of COM1 if $PVCONSOLE (all cleared after use).
 start_guest() {
   name=$1
+  cmdline=$3
+  # The test guest waits 30 s for each dom0 step; stretched like dom0's own bounds.
+  [ "$2" = "$GUEST" ] && cmdline="$cmdline peer-wait-ms=$((30000 * SLOW))"
   rm -f "$LOG/$name-serial.log" "$LOG/xl-$name.log" "$LOG/qemu-dm-$name.log"
   : >"$LOG/$name-serial.log"
   {
@@ -123,7 +126,7 @@ start_guest() {
     echo 'device_model_version = "qemu-xen"'
     echo "kernel = \"$2\""
     [ -n "${4:-}" ] && echo "ramdisk = \"$4\""
-    echo "cmdline = \"$3\""
+    echo "cmdline = \"$cmdline\""
     echo "memory = ${MEMORY:-128}"
     echo 'vcpus = 1'
     if [ -n "${PVCONSOLE:-}" ]; then
@@ -146,7 +149,7 @@ start_guest() {
   EXTRA=
   MEMORY=
   PVCONSOLE=
-  note "xl create $name ($3)"
+  note "xl create $name ($cmdline)"
   if ! xl create "/tmp/$name.cfg" >"$LOG/xl-create-$name.log" 2>&1; then
     RES="FAIL xl create failed: $(grep -m 2 -i error "$LOG/xl-create-$name.log" | tr "\n" " ")"
     return 1
