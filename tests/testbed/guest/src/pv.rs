@@ -1,21 +1,17 @@
-//! The PV platform of the guest, as the Windows bus driver sets it up: the Xen platform PCI
-//! device's memory BAR as a home for Xen's frames (shared_info, grant table), event channels
-//! over shared_info, and a xenstore client over the ring named by HVM params.
+//! The guest's adapters around `xen-platform`'s bring-up (the same code the Windows bus driver
+//! runs): the platform PCI device's resources found through PCI configuration space, the
+//! guest's physical mapper and hypercall page, and a xenstore wait that polls the store port.
 //!
 //! Events are seen by polling the shared_info pending bitmap (no interrupt path: the guest
 //! runs with interrupts off), through `xen-evtchn`.
 
 use alloc::format;
 use alloc::string::String;
-use core::cell::Cell;
 
 use xen_evtchn::EventChannels;
-use xen_hal::{Clock, EventChannelPort, Hypervisor, Instant, Pfn, PhysicalMapper, PAGE_SHIFT};
-use xen_public_headers::hvm::params::{
-    HVM_PARAM_CALLBACK_IRQ, HVM_PARAM_CALLBACK_TYPE_GSI, HVM_PARAM_STORE_EVTCHN,
-    HVM_PARAM_STORE_PFN,
-};
-use xen_public_headers::memory::XENMAPSPACE_shared_info;
+use xen_grant::GrantTable;
+use xen_hal::{Clock, EventChannelPort, Instant, Pfn, PAGE_SHIFT};
+use xen_platform::{CallbackVia, Platform, PlatformConfig, PlatformResources};
 use xenstore::{Client, RingTransport};
 
 use crate::clock::TscClock;
@@ -24,14 +20,12 @@ use crate::pci::{Bar, Pci, XEN_PLATFORM_DEVICE, XEN_PLATFORM_VENDOR};
 use crate::scenarios::Guest;
 use crate::xen::{Hv, XenState};
 
-/// Ports the event-channel table tracks.
-const EVENT_CHANNELS: usize = 1024;
 /// How long one xenstore wait stalls between looks at the pending bit.
 const WAIT_STALL_US: u32 = 20;
 /// Longest single wait before the client looks at the ring again.
 const WAIT_SLICE_US: u64 = 2_000;
 
-/// The PV platform: hypervisor, platform BAR, shared_info and event channels.
+/// The PV platform: hypervisor, clock and the platform `xen-platform` brought up.
 pub struct Pv {
     /// The typed hypervisor.
     pub hv: Hv,
@@ -39,27 +33,22 @@ pub struct Pv {
     pub xen: XenState,
     /// The clock.
     pub clock: TscClock,
-    /// Event channels over shared_info.
-    pub events: EventChannels,
-    /// First frame of the platform device's memory BAR.
-    mmio_base: Pfn,
-    /// Frames in that BAR.
-    mmio_frames: u64,
-    /// Next free BAR frame (frame 0 holds shared_info).
-    mmio_next: Cell<u64>,
+    /// The platform: shared_info, event channels, grant table, xenstore ring.
+    pub platform: Platform<Hv>,
 }
 
 /// The blocking xenstore client of this guest.
-pub type Xs<'a> = Client<RingTransport<Hv>, TscClock, PendingWait<'a>>;
+pub type Xs = Client<RingTransport<Hv>, TscClock, PendingWait>;
 
-/// Waits for xenstore by polling the store port's pending bit in shared_info.
-pub struct PendingWait<'a> {
-    events: &'a EventChannels,
+/// Waits for xenstore by polling the store port's pending bit in shared_info, through a
+/// view of its own over the platform's shared_info (so a client borrows nothing of [`Pv`]).
+pub struct PendingWait {
+    events: EventChannels,
     clock: TscClock,
     port: EventChannelPort,
 }
 
-impl xenstore::Wait for PendingWait<'_> {
+impl xenstore::Wait for PendingWait {
     fn wait(&mut self, deadline: Instant) {
         let slice_end = self
             .clock
@@ -77,11 +66,10 @@ impl xenstore::Wait for PendingWait<'_> {
 }
 
 impl Pv {
-    /// Finds the platform device, maps shared_info into the first frame of its memory BAR and
-    /// sets up the event-channel table.
+    /// Finds the platform device (BAR 1 and interrupt line from PCI configuration space) and
+    /// brings the platform up through `xen_platform::Platform::bring_up`.
     pub fn setup(guest: &Guest<'_>) -> Result<Pv, String> {
         let xen = guest.xen.ok_or("not running on Xen")?;
-        let hv = xen.hv();
         let pci = Pci::new(&guest.io);
         let device = pci
             .find(XEN_PLATFORM_VENDOR, XEN_PLATFORM_DEVICE)
@@ -89,83 +77,75 @@ impl Pv {
         let Bar::Memory { address, size, .. } = pci.bar(device.at, 1) else {
             return Err("the platform device has no memory BAR 1".into());
         };
-        let mmio_base = Pfn(address >> PAGE_SHIFT);
-        let mmio_frames = size >> PAGE_SHIFT;
-        if mmio_frames < 2 {
-            return Err(format!("platform BAR 1 too small ({size} bytes)"));
-        }
-        hv.add_to_physmap(XENMAPSPACE_shared_info, 0, mmio_base)
-            .map_err(|e| format!("add_to_physmap(shared_info, {:#x}): {e}", mmio_base.0))?;
-        let shared_info = PAGES
-            .map_frames(mmio_base, 1)
-            .map_err(|e| format!("mapping shared_info: {e:?}"))?;
-        let events = EventChannels::new(shared_info, EVENT_CHANNELS)
-            .map_err(|e| format!("event channels: {e:?}"))?;
         // The callback names the platform device's interrupt line, as the Windows bus driver
         // does. Interrupts stay off in this guest (events are polled), but the toolstack takes
         // a set callback as "PV drivers present" (`xl shutdown` refuses without it).
         let irq = pci.interrupt_line(device.at);
-        hv.hvm_set_param(
-            HVM_PARAM_CALLBACK_IRQ,
-            HVM_PARAM_CALLBACK_TYPE_GSI | u64::from(irq),
-        )
-        .map_err(|e| format!("HVM_PARAM_CALLBACK_IRQ = GSI {irq}: {e}"))?;
+        let resources = PlatformResources {
+            bar_base: Pfn(address >> PAGE_SHIFT),
+            bar_len: size,
+            callback: CallbackVia::Gsi(u32::from(irq)),
+        };
+        let platform = Platform::bring_up(xen.hv(), &PAGES, resources, PlatformConfig::default())
+            .map_err(|e| format!("platform bring-up: {e}"))?;
         crate::say!(
-            "pv: platform device 00:{:02x}.{} (IRQ {irq}), BAR1 {address:#x} ({} KiB), shared_info at frame {:#x}",
+            "pv: platform device 00:{:02x}.{} (IRQ {irq}), BAR1 {address:#x} ({} KiB), Xen {}.{}, shared_info at frame {:#x}, {} grant frames, callback {:#x}",
             device.at.device,
             device.at.function,
             size >> 10,
-            mmio_base.0
+            platform.version().major,
+            platform.version().minor,
+            resources.bar_base.0,
+            platform.grant_frames().len(),
+            platform.callback_param()
+        );
+        let store = platform.store();
+        crate::say!(
+            "pv: xenstore ring at frame {:#x}, event channel {}",
+            store.pfn.0,
+            store.port.0
         );
         Ok(Pv {
-            hv,
+            hv: xen.hv(),
             xen,
             clock: guest.clock,
-            events,
-            mmio_base,
-            mmio_frames,
-            mmio_next: Cell::new(1),
+            platform,
         })
     }
 
-    /// Takes `count` consecutive frames of the platform BAR (for Xen's grant-table frames).
-    pub fn alloc_mmio_frames(&self, count: u64) -> Option<Pfn> {
-        let next = self.mmio_next.get();
-        let end = next.checked_add(count)?;
-        if end > self.mmio_frames {
-            return None;
-        }
-        self.mmio_next.set(end);
-        Some(Pfn(self.mmio_base.0 + next))
+    /// The event-channel table over shared_info.
+    pub fn events(&self) -> &EventChannels {
+        self.platform.events()
     }
 
-    /// A xenstore client over the ring and event channel named by the HVM params.
-    pub fn xenstore(&self) -> Result<Xs<'_>, String> {
-        let pfn = self
-            .hv
-            .hvm_get_param(HVM_PARAM_STORE_PFN)
-            .map_err(|e| format!("HVM_PARAM_STORE_PFN: {e}"))?;
-        let port = self
-            .hv
-            .hvm_get_param(HVM_PARAM_STORE_EVTCHN)
-            .map_err(|e| format!("HVM_PARAM_STORE_EVTCHN: {e}"))?;
-        let port = EventChannelPort(
-            u32::try_from(port).map_err(|_| format!("store event channel {port} out of range"))?,
-        );
-        let ring = PAGES
-            .map_frames(Pfn(pfn), 1)
-            .map_err(|e| format!("mapping the xenstore ring at frame {pfn:#x}: {e:?}"))?;
-        crate::say!(
-            "pv: xenstore ring at frame {pfn:#x}, event channel {}",
-            port.0
-        );
-        let transport = RingTransport::new(ring, self.xen.hv(), port)
-            .map_err(|e| format!("xenstore ring: {e:?}"))?;
+    /// The event-channel table, for binding.
+    pub fn events_mut(&mut self) -> &mut EventChannels {
+        self.platform.events_mut()
+    }
+
+    /// The grant table in the platform BAR.
+    pub fn grants_mut(&mut self) -> &mut GrantTable {
+        self.platform.grants_mut()
+    }
+
+    /// A xenstore client over the ring and event channel the bring-up found (HVM params).
+    pub fn xenstore(&self) -> Result<Xs, String> {
+        let port = self.platform.store().port;
+        let capacity = usize::try_from(port.0)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+        let events = EventChannels::new(self.platform.shared_info(), capacity)
+            .map_err(|e| format!("store port view: {e:?}"))?;
         let wait = PendingWait {
-            events: &self.events,
+            events,
             clock: self.clock,
             port,
         };
+        // `Platform::xenstore` needs a `Clone` hypervisor; this guest's `Hv` is made afresh
+        // from the hypercall page instead, over the ring the bring-up found and mapped.
+        let store = self.platform.store();
+        let transport = RingTransport::new(store.page, self.xen.hv(), store.port)
+            .map_err(|e| format!("xenstore ring: {e:?}"))?;
         Client::new(transport, self.clock, wait).map_err(|e| format!("xenstore client: {e:?}"))
     }
 }

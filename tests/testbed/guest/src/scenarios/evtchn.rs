@@ -27,10 +27,10 @@ pub fn run(guest: &Guest<'_>) -> Outcome {
     let mut pv = Pv::setup(guest)?;
     let hv = pv.xen.hv();
     let port = pv
-        .events
+        .events_mut()
         .alloc_unbound(&hv, DomainId::DOM0)
         .map_err(|e| format!("alloc_unbound: {e:?}"))?;
-    pv.events
+    pv.events_mut()
         .bind_handler(&hv, port, on_event, 0)
         .map_err(|e| format!("bind_handler: {e:?}"))?;
     fact!("port", "{}", port.0);
@@ -42,7 +42,7 @@ pub fn run(guest: &Guest<'_>) -> Outcome {
         let mut rounds = 0u32;
         while EVENTS.load(Ordering::SeqCst) == 0 {
             let stats = pv
-                .events
+                .events()
                 .handle_upcall(VcpuId(0))
                 .map_err(|e| format!("handle_upcall: {e:?}"))?;
             rounds += stats.rounds;
@@ -61,13 +61,13 @@ pub fn run(guest: &Guest<'_>) -> Outcome {
         }
         fact!("event-rounds", "{rounds}");
         put(&mut xs, "guest-got", "1")?;
-        pv.events
+        pv.events()
             .notify(&hv, port)
             .map_err(|e| format!("notify: {e:?}"))?;
         await_key(&pv, &mut xs, "dom0-got")?
     };
     fact!("dom0-got", "{got}");
-    pv.events
+    pv.events_mut()
         .close(&hv, port)
         .map_err(|e| format!("close: {e:?}"))?;
     Ok(())

@@ -1,4 +1,5 @@
-//! `unplug`: the Xen platform device's unplug protocol (I/O ports 0x10-0x13), and proof that the
+//! `unplug`: the Xen platform device's unplug protocol (I/O ports 0x10-0x13) through
+//! `xen-platform`'s decision and protocol (the Windows bus driver's code), and proof that the
 //! emulated IDE disks and NIC went away.
 //!
 //! Facts: `platform-device`, `unplug-magic`, `unplug-version`, `ide-before`/`ide-after` (an ATA
@@ -10,24 +11,13 @@
 use alloc::format;
 
 use xen_hal::PortIo;
+use xen_platform::unplug::{probe as probe_protocol, UNPLUG_MAGIC};
+use xen_platform::{decide_and_unplug, ProtocolError, StartOptions, UnplugFacts, UnplugMask};
 
 use super::{Guest, Outcome};
 use crate::fact;
 use crate::pci::{Bar, Pci, XEN_PLATFORM_DEVICE, XEN_PLATFORM_VENDOR};
 
-/// 16-bit read: the magic; 16-bit write: the unplug mask; 32-bit write: the driver build number.
-const PORT_MAGIC_UNPLUG: u16 = 0x10;
-/// 8-bit read: the protocol version; 16-bit write: the product number.
-const PORT_VERSION_PRODUCT: u16 = 0x12;
-/// What port 0x10 reads when the unplug protocol is offered (and we are not blacklisted).
-const UNPLUG_MAGIC: u16 = 0x49d2;
-/// Unplug all IDE disks.
-const UNPLUG_ALL_IDE_DISKS: u16 = 1 << 0;
-/// Unplug all emulated NICs.
-const UNPLUG_ALL_NICS: u16 = 1 << 1;
-/// Product number: 0xFFFF is the value Xen's unplug document reserves for experimental use (the
-/// suite has no registered number).
-const PRODUCT_NUMBER: u16 = 0xffff;
 /// Build number reported with the product number.
 const BUILD_NUMBER: u32 = 1;
 
@@ -132,30 +122,45 @@ pub fn run(guest: &Guest<'_>) -> Outcome {
             Bar::Absent => crate::say!("platform BAR{index}: absent"),
         }
     }
-    let magic = io.read_u16(PORT_MAGIC_UNPLUG);
-    fact!("unplug-magic", "{magic:#06x}");
-    if magic != UNPLUG_MAGIC {
-        return Err(format!(
-            "port 0x10 reads {magic:#06x}, not the unplug magic"
-        ));
-    }
-    let version = io.read_u8(PORT_VERSION_PRODUCT);
-    fact!("unplug-version", "{version}");
-    if version >= 1 {
-        io.write_u16(PORT_VERSION_PRODUCT, PRODUCT_NUMBER);
-        io.write_u32(PORT_MAGIC_UNPLUG, BUILD_NUMBER);
-        let again = io.read_u16(PORT_MAGIC_UNPLUG);
-        if again != UNPLUG_MAGIC {
-            return Err(format!(
-                "the device model blacklisted product {PRODUCT_NUMBER:#06x} (magic now {again:#06x})"
-            ));
+    // A read-only look first, for the facts (the protocol below probes again).
+    match probe_protocol(io) {
+        Ok(version) => {
+            fact!("unplug-magic", "{UNPLUG_MAGIC:#06x}");
+            fact!("unplug-version", "{version}");
+        }
+        Err(e) => {
+            if let ProtocolError::NoMagic { read } = e {
+                fact!("unplug-magic", "{read:#06x}");
+            }
+            return Err(format!("{e}"));
         }
     }
     let ide_before = ide_drive_present(io);
     let nic_before = nic_present(io);
     fact!("ide-before", "{}", present(ide_before));
     fact!("nic-before", "{}", present(nic_before));
-    io.write_u16(PORT_MAGIC_UNPLUG, UNPLUG_ALL_IDE_DISKS | UNPLUG_ALL_NICS);
+    // The bus driver's decision for a boot with both PV drivers installed and a PV disk seen
+    // before: unplug disks and NICs.
+    let facts = UnplugFacts {
+        options: StartOptions::default(),
+        platform_ready: true,
+        pv_disk_installed: true,
+        pv_disk_seen: true,
+        pv_net_installed: true,
+    };
+    let outcome = decide_and_unplug(io, &facts, BUILD_NUMBER);
+    crate::say!("unplug: {outcome}");
+    let wanted = UnplugMask::ALL_IDE_DISKS.union(UnplugMask::ALL_NICS);
+    let report = outcome
+        .result
+        .map_err(|e| format!("unplug protocol: {e}"))?;
+    fact!("unplug-registered", "{}", report.registered);
+    if report.unplugged != wanted {
+        return Err(format!(
+            "the decision unplugged {}, expected {wanted}",
+            report.unplugged
+        ));
+    }
     let ide_after = ide_drive_present(io);
     let nic_after = nic_present(io);
     fact!("ide-after", "{}", present(ide_after));

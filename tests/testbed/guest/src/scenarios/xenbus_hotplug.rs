@@ -9,6 +9,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use xen_hal::{Clock, DomainId};
+use xen_platform::{watch_devices, DEVICE_WATCH_PATH};
 use xenbus::handshake::read_own_domid;
 use xenbus::state::{action_target, backend_changed};
 use xenbus::{
@@ -20,10 +21,10 @@ use super::{Guest, Outcome};
 use crate::fact;
 use crate::pv::{Pv, Xs};
 
-/// The frontend root.
-const DEVICE_ROOT: &str = "device";
+/// The frontend root (the directory `xen-platform` watches).
+const DEVICE_ROOT: &str = DEVICE_WATCH_PATH;
 
-fn list(xs: &mut Xs<'_>) -> Result<Vec<DeviceRef>, String> {
+fn list(xs: &mut Xs) -> Result<Vec<DeviceRef>, String> {
     let found = enumerate(xs, DEVICE_ROOT).map_err(|e| format!("enumerate: {e:?}"))?;
     for skipped in &found.skipped {
         crate::say!(
@@ -36,7 +37,7 @@ fn list(xs: &mut Xs<'_>) -> Result<Vec<DeviceRef>, String> {
 }
 
 /// Reports a device: backend path, backend and frontend state.
-fn describe(xs: &mut Xs<'_>, domid: DomainId, device: &DeviceRef) -> Result<String, String> {
+fn describe(xs: &mut Xs, domid: DomainId, device: &DeviceRef) -> Result<String, String> {
     let dir = device.dir().map_err(|e| format!("{e:?}"))?;
     let backend =
         read_backend(xs, device, Some(domid)).map_err(|e| format!("backend of {device}: {e:?}"))?;
@@ -61,15 +62,16 @@ pub fn run(guest: &Guest<'_>) -> Outcome {
         let text = describe(&mut xs, domid, device)?;
         fact!(format!("{}-{}", device.kind, device.id), "{text}");
     }
-    xs.watch(DEVICE_ROOT, "devices")
-        .map_err(|e| format!("watch {DEVICE_ROOT}: {e:?}"))?;
+    // The bus driver's hot-plug watch on `device`.
+    watch_devices(&mut xs).map_err(|e| format!("watch {DEVICE_WATCH_PATH}: {e:?}"))?;
     put(&mut xs, "listed", "1")?;
 
     let deadline = pv.clock.now().after_ms(2 * peer_wait_ms());
     let mut attached: Option<(DeviceRef, String, FrontendState)> = None;
     let mut events = 0u32;
     loop {
-        // Either watch: `devices` (frontend directories) or `backend` (the disk's backend state).
+        // Either watch: xen-platform's `device` watch (frontend directories) or `backend`
+        // (the disk's backend state).
         xs.wait_watch_event(deadline)
             .map_err(|e| format!("waiting for device changes ({events} events so far): {e:?}"))?;
         events += 1;

@@ -37,14 +37,14 @@ pub fn key(name: &str) -> String {
 }
 
 /// Writes `data/testbed/<name>` = `value`.
-pub fn put(xs: &mut Xs<'_>, name: &str, value: &str) -> Result<(), String> {
+pub fn put(xs: &mut Xs, name: &str, value: &str) -> Result<(), String> {
     xs.write(&key(name), value.as_bytes())
         .map_err(|e| format!("write {BASE}/{name}: {e:?}"))
 }
 
 /// Waits (polling every 50 ms, at most [`peer_wait_ms`]) until `data/testbed/<name>` exists and
 /// returns its value.
-pub fn await_key(pv: &Pv, xs: &mut Xs<'_>, name: &str) -> Result<String, String> {
+pub fn await_key(pv: &Pv, xs: &mut Xs, name: &str) -> Result<String, String> {
     let wait = peer_wait_ms();
     let deadline = pv.clock.now().after_ms(wait);
     loop {
