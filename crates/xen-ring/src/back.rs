@@ -6,9 +6,7 @@ use core::sync::atomic::{fence, Ordering};
 use xen_hal::SharedMemory;
 
 use crate::error::RingError;
-use crate::layout::{
-    needs_notify, RingEntry, RingLayout, SharedRing, REQ_EVENT, REQ_PROD, RSP_EVENT, RSP_PROD,
-};
+use crate::layout::{RingEntry, RingLayout, SharedRing, REQ_EVENT, REQ_PROD, RSP_EVENT, RSP_PROD};
 
 /// The backend's view of a shared ring (`struct *_back_ring` of `io/ring.h`).
 ///
@@ -140,19 +138,14 @@ impl<Req: RingEntry, Rsp: RingEntry> BackRing<Req, Rsp> {
     /// whether the frontend asked to be notified: its `rsp_event` lies in `(old, new]`.
     pub fn push_responses_and_check_notify(&mut self) -> Result<bool, RingError> {
         self.check()?;
-        let old = self.rsp_prod;
-        let new = self.rsp_prod_pvt;
-        fence(Ordering::Release);
-        if let Err(e) = self.ring.store(RSP_PROD, new, Ordering::Release) {
-            return Err(self.fail(e));
+        let (old, new) = (self.rsp_prod, self.rsp_prod_pvt);
+        match self.ring.publish(RSP_PROD, RSP_EVENT, old, new) {
+            Ok(notify) => {
+                self.rsp_prod = new;
+                Ok(notify)
+            }
+            Err(e) => Err(self.fail(e)),
         }
-        self.rsp_prod = new;
-        fence(Ordering::SeqCst);
-        let event = match self.ring.load(RSP_EVENT, Ordering::Relaxed) {
-            Ok(event) => event,
-            Err(e) => return Err(self.fail(e)),
-        };
-        Ok(needs_notify(old, new, event))
     }
 
     /// `RING_FINAL_CHECK_FOR_REQUESTS`: returns whether requests are waiting; if none are,

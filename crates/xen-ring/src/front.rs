@@ -6,9 +6,7 @@ use core::sync::atomic::{fence, Ordering};
 use xen_hal::SharedMemory;
 
 use crate::error::RingError;
-use crate::layout::{
-    needs_notify, RingEntry, RingLayout, SharedRing, REQ_EVENT, REQ_PROD, RSP_EVENT, RSP_PROD,
-};
+use crate::layout::{RingEntry, RingLayout, SharedRing, REQ_EVENT, REQ_PROD, RSP_EVENT, RSP_PROD};
 
 /// The frontend's view of a shared ring (`struct *_front_ring` of `io/ring.h`).
 ///
@@ -154,21 +152,14 @@ impl<Req: RingEntry, Rsp: RingEntry> FrontRing<Req, Rsp> {
     /// whether the backend asked to be notified: its `req_event` lies in `(old, new]`.
     pub fn push_requests_and_check_notify(&mut self) -> Result<bool, RingError> {
         self.check()?;
-        let old = self.req_prod;
-        let new = self.req_prod_pvt;
-        // The backend must see the requests before the index that publishes them.
-        fence(Ordering::Release);
-        if let Err(e) = self.ring.store(REQ_PROD, new, Ordering::Release) {
-            return Err(self.fail(e));
+        let (old, new) = (self.req_prod, self.req_prod_pvt);
+        match self.ring.publish(REQ_PROD, REQ_EVENT, old, new) {
+            Ok(notify) => {
+                self.req_prod = new;
+                Ok(notify)
+            }
+            Err(e) => Err(self.fail(e)),
         }
-        self.req_prod = new;
-        // The backend must see the new index before we read its event index.
-        fence(Ordering::SeqCst);
-        let event = match self.ring.load(REQ_EVENT, Ordering::Relaxed) {
-            Ok(event) => event,
-            Err(e) => return Err(self.fail(e)),
-        };
-        Ok(needs_notify(old, new, event))
     }
 
     /// Number of responses published and not yet consumed, after checking the backend's

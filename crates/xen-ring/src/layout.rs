@@ -1,7 +1,7 @@
 //! The layout of a shared ring: header offsets, entry size and count.
 
 use core::mem::{align_of, offset_of, size_of};
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{fence, Ordering};
 
 use xen_hal::{SharedMemory, PAGE_SIZE};
 use xen_public_headers::io::ring::{round_down_pow2, sring_header};
@@ -139,6 +139,25 @@ impl SharedRing {
     /// Copies `value` into the entry at `index` (volatile).
     pub(crate) fn write_entry<T: RingEntry>(&self, index: u32, value: &T) -> Result<(), RingError> {
         Ok(self.mem.write_obj(self.layout.slot_offset(index), value)?)
+    }
+
+    /// Publishes producer index `new` at `prod` (the peer last saw `old`) and returns whether
+    /// the peer asked to be notified through its event index at `event`: the common step of
+    /// `RING_PUSH_REQUESTS_AND_CHECK_NOTIFY` and `RING_PUSH_RESPONSES_AND_CHECK_NOTIFY`.
+    pub(crate) fn publish(
+        &self,
+        prod: usize,
+        event: usize,
+        old: u32,
+        new: u32,
+    ) -> Result<bool, RingError> {
+        // The peer must see the entries before the index that publishes them.
+        fence(Ordering::Release);
+        self.store(prod, new, Ordering::Release)?;
+        // The peer must see the new index before we read its event index.
+        fence(Ordering::SeqCst);
+        let event = self.load(event, Ordering::Relaxed)?;
+        Ok(needs_notify(old, new, event))
     }
 }
 
