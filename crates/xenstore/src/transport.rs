@@ -61,6 +61,20 @@ pub mod layout {
     const _: () = assert!(RING_SIZE.is_power_of_two());
 }
 
+/// Bytes between `cons` and `prod` of one byte ring, refused when the peer moved an index so far
+/// that more than the ring could hold lies between them.
+fn checked_distance(cons: u32, prod: u32, response: bool) -> Result<usize, TransportError> {
+    let distance = prod.wrapping_sub(cons) as usize;
+    if distance > layout::RING_SIZE {
+        return Err(TransportError::RingIndexOverflow {
+            response,
+            cons,
+            prod,
+        });
+    }
+    Ok(distance)
+}
+
 /// Masks a free-running index into the ring.
 fn mask(index: u32) -> usize {
     (index as usize) & (layout::RING_SIZE - 1)
@@ -150,17 +164,11 @@ impl<H: Hypervisor> RingTransport<H> {
 
     fn write_inner(&mut self, data: &[u8]) -> Result<usize, TransportError> {
         self.check_server_error()?;
+        // The server owns the request consumer index: read it first.
         let cons = self.load(layout::REQ_CONS)?;
         let prod = self.load(layout::REQ_PROD)?;
-        let used = prod.wrapping_sub(cons);
-        if used as usize > layout::RING_SIZE {
-            return Err(TransportError::RingIndexOverflow {
-                response: false,
-                cons,
-                prod,
-            });
-        }
-        let free = layout::RING_SIZE - used as usize;
+        let used = checked_distance(cons, prod, false)?;
+        let free = layout::RING_SIZE - used;
         let n = data.len().min(free);
         if n == 0 {
             return Ok(0);
@@ -189,17 +197,11 @@ impl<H: Hypervisor> RingTransport<H> {
 
     fn read_inner(&mut self, buf: &mut [u8]) -> Result<usize, TransportError> {
         self.check_server_error()?;
+        // The server owns the response producer index: read it first.
         let prod = self.load(layout::RSP_PROD)?;
         let cons = self.load(layout::RSP_CONS)?;
-        let avail = prod.wrapping_sub(cons);
-        if avail as usize > layout::RING_SIZE {
-            return Err(TransportError::RingIndexOverflow {
-                response: true,
-                cons,
-                prod,
-            });
-        }
-        let n = buf.len().min(avail as usize);
+        let avail = checked_distance(cons, prod, true)?;
+        let n = buf.len().min(avail);
         if n == 0 {
             return Ok(0);
         }
