@@ -355,11 +355,7 @@ unsafe extern "system" fn add_device(
     unsafe { KeInitializeEvent(addr_of_mut!((*ext).work_idle), NotificationEvent, TRUE) };
     // SAFETY: `lower` is a valid device object returned by the attach.
     let lower_flags = unsafe { (*lower).Flags };
-    fdo_ref.Flags |= lower_flags & (DO_POWER_PAGABLE | DO_POWER_INRUSH);
-    if lower_flags & DO_POWER_INRUSH == 0 {
-        fdo_ref.Flags |= DO_POWER_PAGABLE;
-    }
-    fdo_ref.Flags &= !DO_DEVICE_INITIALIZING;
+    fdo_ref.Flags = nt_kernel::device::function_device_flags(fdo_ref.Flags, lower_flags);
     info!("AddDevice: attached to the Xen platform PCI device");
     STATUS_SUCCESS
 }

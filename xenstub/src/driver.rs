@@ -107,11 +107,7 @@ unsafe extern "system" fn add_device(
     unsafe { RemoveLock::initialize(core::ptr::addr_of_mut!((*extension).remove_lock), POOL_TAG) };
     // SAFETY: `lower` is a valid device object returned by the attach.
     let lower_flags = unsafe { (*lower).Flags };
-    fdo_ref.Flags |= lower_flags & (DO_POWER_PAGABLE | DO_POWER_INRUSH);
-    if lower_flags & DO_POWER_INRUSH == 0 {
-        fdo_ref.Flags |= DO_POWER_PAGABLE;
-    }
-    fdo_ref.Flags &= !DO_DEVICE_INITIALIZING;
+    fdo_ref.Flags = nt_kernel::device::function_device_flags(fdo_ref.Flags, lower_flags);
     info!("AddDevice: attached");
     STATUS_SUCCESS
 }

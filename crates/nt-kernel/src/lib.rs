@@ -18,6 +18,7 @@
 
 pub mod cancel;
 pub mod chkstk;
+pub mod device;
 pub mod irp;
 pub mod layout;
 pub mod log;
