@@ -48,10 +48,12 @@ fn version_resource(package: &str, rc: &str, layout: &Layout) -> Result<PathBuf,
         .into_iter()
         .find(|t| Command::new(t).arg("/?").output().is_ok())
         .ok_or("llvm-rc not found (Debian package llvm-14)")?;
+    // llvm-rc reads every argument that starts with '/' as an option, so an absolute path such
+    // as `/check/...` would parse as `/C heck/...` (a code page). It runs in the resource folder
+    // and gets bare file names.
     let output = Command::new(tool)
-        .arg("/FO")
-        .arg(&res_path)
-        .arg(&rc_path)
+        .current_dir(&dir)
+        .args(rc_arguments(package))
         .output()
         .map_err(|e| format!("cannot run {tool}: {e}"))?;
     if !output.status.success() {
@@ -62,6 +64,16 @@ fn version_resource(package: &str, rc: &str, layout: &Layout) -> Result<PathBuf,
         ));
     }
     Ok(res_path)
+}
+
+/// llvm-rc's arguments for `package`: output and input as bare names relative to the resource
+/// folder, never starting with '/'.
+fn rc_arguments(package: &str) -> [String; 3] {
+    [
+        "/FO".to_string(),
+        format!("{package}.res"),
+        format!("{package}.rc"),
+    ]
 }
 
 /// Builds `package`'s bin of the same name, with the version resource script `rc` linked in
@@ -153,4 +165,20 @@ pub fn cross_build(package: &str, layout: &Layout, rc: Option<&str>) -> Result<P
         return Err(format!("{} was not produced", image.display()));
     }
     Ok(image)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rc_arguments;
+
+    #[test]
+    fn llvm_rc_gets_no_path_it_could_read_as_an_option() {
+        let args = rc_arguments("xenpci");
+        assert_eq!(args[0], "/FO");
+        assert_eq!(args[1], "xenpci.res");
+        assert_eq!(args[2], "xenpci.rc");
+        assert!(args[1..]
+            .iter()
+            .all(|a| !a.starts_with('/') && !a.starts_with('-')));
+    }
 }
