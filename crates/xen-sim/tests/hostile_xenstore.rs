@@ -101,6 +101,23 @@ fn reply_promising_more_than_it_sends_times_out() {
     // The reply announces 100 bytes and sends 1: the client waits for the rest until its
     // deadline, bounded by the simulated clock.
     assert_eq!(xs.read("data/a"), Err(Error::Timeout));
+    // The stream is now mid-message: the next reply would be read as the missing 99 bytes.
+    // Once the message has been stalled for a whole operation deadline the connection breaks
+    // with a typed cause instead of handing out garbage.
+    // (The second read's own reply arrives meanwhile and is taken as part of the stalled
+    // message: the client must break rather than parse what follows.)
+    let result = xs.read("data/a");
+    let Err(Error::Connection(stalled @ ConnectionError::StalledMessage { have, want: 116 })) =
+        result
+    else {
+        panic!("expected a stalled-message break, got {result:?}");
+    };
+    assert!((17..116).contains(&have), "{have}");
+    assert_eq!(xs.core().error(), Some(stalled));
+    assert!(matches!(
+        xs.write("data/b", b"2"),
+        Err(Error::Connection(_))
+    ));
 }
 
 #[test]

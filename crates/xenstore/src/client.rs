@@ -288,6 +288,18 @@ impl ClientCore {
         })
     }
 
+    /// The message being received, when part of it has arrived: (bytes held, bytes its header
+    /// announces, header included; the header size while the header itself is incomplete).
+    pub fn partial_message(&self) -> Option<(usize, usize)> {
+        if self.incoming.is_empty() {
+            return None;
+        }
+        Some((
+            self.incoming.len(),
+            self.incoming.len() + self.bytes_wanted(),
+        ))
+    }
+
     fn bytes_wanted(&self) -> usize {
         if self.incoming.len() < HEADER_LEN {
             return HEADER_LEN - self.incoming.len();
@@ -501,6 +513,8 @@ pub struct Client<T: Transport, C: Clock, W: Wait> {
     timeout_ns: u64,
     transaction_attempts: u32,
     last_transaction_retries: u32,
+    /// When the message now part-received started arriving (its first bytes were seen).
+    partial_since: Option<Instant>,
 }
 
 impl<T: Transport, C: Clock, W: Wait> Client<T, C, W> {
@@ -514,6 +528,7 @@ impl<T: Transport, C: Clock, W: Wait> Client<T, C, W> {
             timeout_ns: DEFAULT_TIMEOUT_MS * 1_000_000,
             transaction_attempts: DEFAULT_TRANSACTION_ATTEMPTS,
             last_transaction_retries: 0,
+            partial_since: None,
         })
     }
 
@@ -553,11 +568,35 @@ impl<T: Transport, C: Clock, W: Wait> Client<T, C, W> {
     }
 
     /// Sends queued bytes and parses what has arrived, without waiting.
+    ///
+    /// A message that stays part-received for longer than the operation deadline breaks the
+    /// connection ([`ConnectionError::StalledMessage`]): a peer that announced more bytes than
+    /// it sends would otherwise have its next message read as the missing rest.
     pub fn pump(&mut self) -> Result<(), Error> {
         self.core.write_to(&mut self.transport)?;
         self.core.read_from(&mut self.transport)?;
+        self.check_stall()?;
         // Reading may have freed space that a partial write was waiting for.
         self.core.write_to(&mut self.transport)
+    }
+
+    fn check_stall(&mut self) -> Result<(), Error> {
+        let Some((have, want)) = self.core.partial_message() else {
+            self.partial_since = None;
+            return Ok(());
+        };
+        let now = self.clock.now();
+        let since = *self.partial_since.get_or_insert(now);
+        if now < since.after_ns(self.timeout_ns) {
+            return Ok(());
+        }
+        let cause = ConnectionError::StalledMessage {
+            have: u32::try_from(have).unwrap_or(u32::MAX),
+            want: u32::try_from(want).unwrap_or(u32::MAX),
+        };
+        self.core.break_connection(cause);
+        self.partial_since = None;
+        Err(Error::Connection(cause))
     }
 
     /// Waits for the reply of a submitted request until `deadline`.
@@ -795,6 +834,7 @@ impl<T: Transport, C: Clock, W: Wait> Client<T, C, W> {
     pub fn reconnect(&mut self, transport: T) -> Result<(), Error> {
         self.transport = transport;
         self.core.reset();
+        self.partial_since = None;
         let mut watches: Vec<(String, String)> = Vec::new();
         for (token, path) in self.core.watches() {
             watches.try_reserve(1)?;

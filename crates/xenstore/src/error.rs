@@ -269,6 +269,14 @@ pub enum ConnectionError {
     UnexpectedType(u32),
     /// The connection was reset (resume, reconnect) while the request was in flight.
     Reset,
+    /// A message stopped arriving part-way for longer than the operation deadline: the stream's
+    /// framing can no longer be trusted (the next bytes would be read as the missing rest).
+    StalledMessage {
+        /// Bytes of the message received.
+        have: u32,
+        /// Bytes its header announced (header included).
+        want: u32,
+    },
 }
 
 impl From<AllocError> for Error {

@@ -539,3 +539,75 @@ fn unix_socket_transport_talks_to_a_server_thread() {
     drop(c);
     assert_eq!(server.join().unwrap(), 3);
 }
+
+/// The bytes of a watch event for `path` with `token`.
+fn watch_event_bytes(path: &str, token: &str) -> Vec<u8> {
+    let mut payload = Vec::new();
+    payload.extend_from_slice(path.as_bytes());
+    payload.push(0);
+    payload.extend_from_slice(token.as_bytes());
+    payload.push(0);
+    let mut bytes = header_bytes(crate::abi::XS_WATCH_EVENT, 0, payload.len() as u32).to_vec();
+    bytes.extend_from_slice(&payload);
+    bytes
+}
+
+#[test]
+fn a_message_arriving_slowly_within_the_deadline_is_not_a_stall() {
+    let mut store = FakeXenstored::new(5);
+    let clock = FakeClock::new();
+    let mut c = client(&mut store, &clock);
+    c.watch("data", "tok").unwrap();
+    let _initial = c.wait_watch_event(c.deadline_after_ms(50)).unwrap();
+    let event = watch_event_bytes("data/x", "tok");
+    let (head, tail) = event.split_at(HEADER_LEN + 3);
+    c.transport().inject(head);
+    // Two short waits (20 ms each) time out with the message half there: normal on a ring
+    // whose peer writes in pieces, well inside the 100 ms operation deadline.
+    for _ in 0..2 {
+        let deadline = c.deadline_after_ms(20);
+        assert_eq!(c.wait_watch_event(deadline), Err(Error::Timeout));
+    }
+    assert_eq!(
+        c.core().partial_message(),
+        Some((HEADER_LEN + 3, event.len()))
+    );
+    c.transport().inject(tail);
+    let got = c.wait_watch_event(c.deadline_after_ms(20)).unwrap();
+    assert_eq!((got.path.as_str(), got.token.as_str()), ("data/x", "tok"));
+    assert_eq!(c.core().error(), None);
+    assert_eq!(c.read_string("domid").unwrap(), "5");
+}
+
+#[test]
+fn a_message_stalled_for_a_whole_deadline_breaks_the_connection() {
+    let mut store = FakeXenstored::new(5);
+    let clock = FakeClock::new();
+    let mut c = client(&mut store, &clock);
+    c.watch("data", "tok").unwrap();
+    let _initial = c.wait_watch_event(c.deadline_after_ms(50)).unwrap();
+    let event = watch_event_bytes("data/x", "tok");
+    c.transport().inject(&event[..HEADER_LEN + 3]);
+    // Short waits keep timing out until the message has been stuck for 100 ms; then the
+    // connection breaks with the stall's shape instead of reading on.
+    let mut waits = 0;
+    let result = loop {
+        waits += 1;
+        assert!(waits < 50, "the stall was never detected");
+        match c.wait_watch_event(c.deadline_after_ms(20)) {
+            Err(Error::Timeout) => continue,
+            other => break other,
+        }
+    };
+    let stalled = ConnectionError::StalledMessage {
+        have: (HEADER_LEN + 3) as u32,
+        want: event.len() as u32,
+    };
+    assert_eq!(result, Err(Error::Connection(stalled)));
+    assert!(
+        waits >= 5,
+        "broke after {waits} waits of 20 ms, before the 100 ms deadline"
+    );
+    assert_eq!(c.core().error(), Some(stalled));
+    assert_eq!(c.read("domid"), Err(Error::Connection(stalled)));
+}
