@@ -12,7 +12,8 @@
 //! - [`unplug`]: whether to unplug emulated disks and NICs, and the port 0x10/0x12 protocol.
 //! - [`bringup`]: shared_info and grant frames in the platform BAR, event channels, callback
 //!   IRQ, xenstore ring, the `device` watch.
-//! - [`dispatch`]: event dispatch in two phases (collect ports lock-free, call handlers unlocked).
+//! - [`dispatch`]: event dispatch in two phases (collect ports lock-free, call handlers unlocked),
+//!   or both in one bounded interrupt-time step ([`service_upcall`]).
 //! - [`shutdown`]: `control/shutdown` requests and `control/feature-*`.
 #![no_std]
 #![forbid(unsafe_code)]
@@ -31,7 +32,7 @@ pub use bringup::{
     PlatformConfig, PlatformParts, PlatformResources, PlatformStoreError, StoreRing,
     DEVICE_WATCH_PATH, DEVICE_WATCH_TOKEN, MIN_XEN_VERSION,
 };
-pub use dispatch::{collect_pending, Collected};
+pub use dispatch::{collect_pending, service_upcall, Collected, ServiceStats, MAX_SERVICE_ROUNDS};
 pub use options::{SafeBoot, StartOptions};
 pub use shutdown::{ShutdownError, ShutdownRequest, Supported};
 pub use unplug::{
