@@ -75,17 +75,42 @@ impl Drop for HeapPages {
     }
 }
 
+/// First frame number of [`FakePageAllocator::small_frames`] (1 MiB, as a guest's low RAM).
+pub const FIRST_SMALL_PFN: u64 = 0x100;
+
 /// A page allocator over the heap that counts what is outstanding and can be told to fail.
+///
+/// Frames are numbered in one of two ways. [`FakePageAllocator::new`] numbers a frame by its
+/// host address (>> 12): simple, but on x86_64 hosts wider than the 32 bits a v1 grant entry
+/// holds. [`FakePageAllocator::small_frames`] hands out small numbers from
+/// [`FIRST_SMALL_PFN`] up, one unused frame after each allocation (runs never look
+/// contiguous by accident) and never reused (a stale reference finds nothing): what a guest's
+/// RAM looks like to grants and to a simulated hypervisor.
 #[derive(Default)]
 pub struct FakePageAllocator {
     live: RefCell<BTreeMap<u64, HeapPages>>,
     fail_after: Cell<Option<usize>>,
+    /// The next small frame number, in small-frame mode.
+    next_small_pfn: Cell<Option<u64>>,
 }
 
 impl FakePageAllocator {
-    /// A new allocator with nothing outstanding.
+    /// A new allocator with nothing outstanding; frames numbered by host address.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A new allocator with nothing outstanding; small frame numbers (see the type).
+    pub fn small_frames() -> Self {
+        FakePageAllocator {
+            next_small_pfn: Cell::new(Some(FIRST_SMALL_PFN)),
+            ..Self::default()
+        }
+    }
+
+    /// Allocations succeed again after [`FakePageAllocator::fail_after`].
+    pub fn stop_failing(&self) {
+        self.fail_after.set(None);
     }
 
     /// Number of allocations not yet freed (leak checks).
@@ -107,8 +132,8 @@ impl FakePageAllocator {
     /// A window onto `count` frames from `pfn`, if one live allocation holds them all.
     pub fn frames(&self, pfn: Pfn, count: usize) -> Option<SharedMemory> {
         let live = self.live.borrow();
-        let (_, pages) = live.range(..=pfn.0).next_back()?;
-        let index = usize::try_from(pfn.0 - pages.pfn().0).ok()?;
+        let (base, pages) = live.range(..=pfn.0).next_back()?;
+        let index = usize::try_from(pfn.0 - base).ok()?;
         if count == 0 || index.checked_add(count)? > pages.count {
             return None;
         }
@@ -139,7 +164,15 @@ impl PageAllocator for FakePageAllocator {
             return Err(AllocError);
         }
         let pages = HeapPages::new(count)?;
-        let range = pages.range();
+        let mut range = pages.range();
+        if let Some(next) = self.next_small_pfn.get() {
+            range.pfn = Pfn(next);
+            let after = u64::try_from(count)
+                .ok()
+                .and_then(|c| next.checked_add(c)?.checked_add(1))
+                .ok_or(AllocError)?;
+            self.next_small_pfn.set(Some(after));
+        }
         self.live.borrow_mut().insert(range.pfn.0, pages);
         Ok(range)
     }
@@ -247,6 +280,36 @@ impl Clock for FakeClock {
 mod tests {
     use super::*;
     use crate::memory::OwnedPages;
+
+    #[test]
+    fn small_frames_are_small_unique_and_found_by_number() {
+        let ram = FakePageAllocator::small_frames();
+        let first = OwnedPages::new(&ram, 2).unwrap();
+        assert_eq!(first.pfn(), Pfn(FIRST_SMALL_PFN));
+        let second = ram.alloc_pages(1).unwrap();
+        // A gap of one frame: the two runs never look contiguous.
+        assert_eq!(second.pfn, Pfn(FIRST_SMALL_PFN + 3));
+        ram.frame(Pfn(first.pfn().0 + 1))
+            .unwrap()
+            .write_u8(3, 9)
+            .unwrap();
+        assert_eq!(first.memory().read_u8(PAGE_SIZE + 3), Ok(9));
+        assert!(ram.frame(Pfn(first.pfn().0 + 2)).is_none());
+        assert!(ram.map_frames(first.pfn(), 3).is_err());
+        let old = first.pfn();
+        drop(first);
+        assert!(ram.frame(old).is_none());
+        assert_eq!(ram.outstanding(), 1);
+        // Freed numbers are never handed out again.
+        let third = ram.alloc_pages(2).unwrap();
+        assert_eq!(third.pfn, Pfn(FIRST_SMALL_PFN + 5));
+        ram.fail_after(0);
+        assert!(ram.alloc_pages(1).is_err());
+        ram.stop_failing();
+        assert!(ram.alloc_pages(1).is_ok());
+        // SAFETY: test: the ranges came from `ram` and no window onto them is used again.
+        unsafe { ram.free_pages(second) };
+    }
 
     #[test]
     fn allocator_tracks_and_frees_pages() {

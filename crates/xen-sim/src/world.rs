@@ -108,7 +108,7 @@ impl World {
     /// xenstored.
     pub fn create_guest(&self, domid: u16, name: &str) -> Guest {
         let id = DomainId(domid);
-        let memory = Rc::new(GuestMemory::new());
+        let memory = Rc::new(GuestMemory::small_frames());
         let ring = match memory.alloc_pages(1) {
             Ok(range) => range,
             Err(_) => panic!("xen-sim: cannot allocate the xenstore ring page"),
@@ -540,7 +540,7 @@ mod tests {
         // Only the named remote may bind.
         world.with_sim(|sim| {
             sim.hv
-                .add_domain(DomainId(6), Rc::new(GuestMemory::new()), 1);
+                .add_domain(DomainId(6), Rc::new(GuestMemory::small_frames()), 1);
             assert_eq!(
                 sim.hv
                     .evtchn_bind_interdomain(DomainId(6), DomainId(5), port),
