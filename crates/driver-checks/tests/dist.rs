@@ -369,13 +369,21 @@ struct PnpTrace {
 /// Wine's root PDO, Wine sent IRP_MN_SURPRISE_REMOVAL and IRP_MN_REMOVE_DEVICE to the device and
 /// the driver passed both down, its REMOVE_DEVICE line came after them, winedevice.exe was still
 /// running afterwards, DriverUnload ran at the stop, and nothing crashed.
-fn pnp_run(driver: &str, hardware_id: &str, add_device_line: &str) -> PnpTrace {
-    let prefix = wine::WinePrefix::create(&work_dir(&format!("wine-prefix-pnp-{driver}"))).unwrap();
+fn pnp_run(
+    prefix: &wine::WinePrefix,
+    driver: &str,
+    hardware_id: &str,
+    add_device_line: &str,
+) -> PnpTrace {
     let fixture = wine::build_pnp_fixture(&work_dir("pnp-fixture")).unwrap();
     let dist = env_path("XEN_WIN_PV_DIST_DIR");
     let inf = dist.join(format!("{driver}.inf"));
     let sys = sys(driver);
-    let log = work_dir(&format!("{driver}-wine-pnp.log"));
+    let id_name: String = hardware_id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let log = work_dir(&format!("{driver}-wine-pnp-{id_name}.log"));
     let run = prefix
         .pnp_install_and_remove(
             &fixture,
@@ -545,7 +553,19 @@ fn pnp_run(driver: &str, hardware_id: &str, add_device_line: &str) -> PnpTrace {
 #[test]
 #[ignore = "needs `cargo xtask dist` output; `cargo xtask test` runs it"]
 fn wine_pnp_xenstub_starts_and_is_removed() {
-    let trace = pnp_run("xenstub", r"XEN\VFB", "AddDevice: attached");
+    // One prefix for the three IDs of xenstub.inf: each run loads the driver again after the
+    // previous run's stop unloaded it.
+    let prefix = wine::WinePrefix::create(&work_dir("wine-prefix-pnp-xenstub")).unwrap();
+    for hardware_id in [r"XEN\VFB", r"XEN\VKBD", r"XEN\CONSOLE"] {
+        xenstub_pnp(&prefix, hardware_id);
+    }
+    println!("Wine PnP: IRP_MN_QUERY_REMOVE_DEVICE / STOP: NOT RUN (Wine 8.0's DIF_REMOVE sends only SURPRISE_REMOVAL and REMOVE_DEVICE; CM_Query_And_Remove_SubTreeW is an unimplemented stub)");
+}
+
+/// One PnP run of xenstub for `hardware_id`: START seen succeeding on the way up (state
+/// Started), SURPRISE_REMOVAL in state Started, then REMOVE_DEVICE, no warning.
+fn xenstub_pnp(prefix: &wine::WinePrefix, hardware_id: &str) {
+    let trace = pnp_run(prefix, "xenstub", hardware_id, "AddDevice: attached");
     let text = &trace.text;
     let log = trace.log.display();
     let line = |from: usize, needle: &str| {
@@ -578,7 +598,7 @@ fn wine_pnp_xenstub_starts_and_is_removed() {
         .collect();
     assert!(warnings.is_empty(), "xenstub warnings: {warnings:?}");
     println!(
-        "Wine PnP xenstub.sys: `{}` / `{}` / `{}` (PDO {})",
+        "Wine PnP xenstub.sys {hardware_id}: `{}` / `{}` / `{}` (PDO {})",
         text.lines().nth(started).unwrap_or_default().trim(),
         text.lines().nth(surprise).unwrap_or_default().trim(),
         text.lines()
@@ -587,13 +607,14 @@ fn wine_pnp_xenstub_starts_and_is_removed() {
             .trim(),
         trace.pdo
     );
-    println!("Wine PnP: IRP_MN_QUERY_REMOVE_DEVICE / STOP: NOT RUN (Wine 8.0's DIF_REMOVE sends only SURPRISE_REMOVAL and REMOVE_DEVICE; CM_Query_And_Remove_SubTreeW is an unimplemented stub)");
 }
 
 #[test]
 #[ignore = "needs `cargo xtask dist` output; `cargo xtask test` runs it"]
 fn wine_pnp_xenpci_starts_without_xen_and_is_removed() {
+    let prefix = wine::WinePrefix::create(&work_dir("wine-prefix-pnp-xenpci")).unwrap();
     let trace = pnp_run(
+        &prefix,
         "xenpci",
         r"PCI\VEN_5853&DEV_0001",
         "AddDevice: attached to the Xen platform PCI device",
