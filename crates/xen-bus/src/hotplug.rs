@@ -203,7 +203,7 @@ impl ChildSet {
             }
         }
         self.entries
-            .sort_by(|a, b| a.child.device.cmp(&b.child.device));
+            .sort_unstable_by(|a, b| a.child.device.cmp(&b.child.device));
         Ok(actions)
     }
 }

@@ -90,7 +90,8 @@ pub fn enumerate<S: Store + ?Sized>(store: &mut S, root: &str) -> Result<Enumera
             }
         }
     }
-    out.devices.sort();
+    // Unstable sort: it never allocates (the stable sort takes a heap buffer infallibly).
+    out.devices.sort_unstable();
     out.devices.dedup();
     Ok(out)
 }
@@ -108,7 +109,7 @@ fn sorted_copy(list: &[DeviceRef]) -> Result<Vec<&DeviceRef>, XenbusError> {
     let mut v = Vec::new();
     v.try_reserve_exact(list.len()).map_err(alloc_err)?;
     v.extend(list.iter());
-    v.sort();
+    v.sort_unstable();
     v.dedup();
     Ok(v)
 }
