@@ -664,7 +664,12 @@ impl<T: Transport, C: Clock, W: Wait> Client<T, C, W> {
                 let (gen, list) =
                     crate::wire::split_first_string(&reply.payload).map_err(Error::BadReply)?;
                 match &generation {
-                    None => generation = Some(gen.to_vec()),
+                    None => {
+                        let mut first = Vec::new();
+                        first.try_reserve_exact(gen.len())?;
+                        first.extend_from_slice(gen);
+                        generation = Some(first);
+                    }
                     Some(g) if g.as_slice() != gen => continue 'restart,
                     Some(_) => {}
                 }
