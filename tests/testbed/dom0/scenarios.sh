@@ -293,6 +293,13 @@ scn_evtchn() {
   note "$out"
   guest_result $n || return
   expect_fact $n dom0-got 1 || return
+  # Events arrive through the callback interrupt (GSI -> I/O APIC -> local APIC), not polling.
+  expect_fact $n delivered-by interrupt || return
+  expect_fact $n loopback-interrupts 5 || return
+  isr=$(fact $n isr-count)
+  case "$isr" in
+  '' | *[!0-9]* | 0) RES="FAIL fact isr-count is '$isr', expected a positive count"; return ;;
+  esac
   RES=PASS
 }
 

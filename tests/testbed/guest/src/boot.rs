@@ -13,7 +13,8 @@
 //! (INT 15h, AX=E820h), which only real mode can ask for. It then enters protected mode and jumps
 //! to the 32-bit entry with ESI pointing at that zero page. The 32-bit entry clears BSS, builds
 //! page tables that identity-map the first 4 GiB with 2 MiB pages (RAM, the PCI MMIO hole with
-//! the Xen platform device's BAR, the local APIC), enables long mode and calls
+//! the Xen platform device's BAR, the I/O and local APICs, whose two 2 MiB pages are uncached),
+//! enables long mode and calls
 //! `kernel_main(boot_params)` on a 64 KiB stack.
 //!
 //! Besides the assembly, which runs before any Rust code, this module holds only the
@@ -205,6 +206,9 @@ boot32_entry:
     incl %ecx
     cmpl $2048, %ecx
     jb 2b
+    /* The I/O APIC (0xFEC00000) and local APIC (0xFEE00000) pages uncached: PCD | PWT. */
+    orl $0x18, boot_pd + (0xfec00000 >> 21) * 8
+    orl $0x18, boot_pd + (0xfee00000 >> 21) * 8
 
     /* Long mode: PAE, page tables, EFER.LME, paging. */
     movl %cr4, %eax

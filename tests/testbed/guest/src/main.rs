@@ -13,11 +13,13 @@
 
 extern crate alloc;
 
+mod apic;
 #[cfg(not(test))]
 mod boot;
 mod bootinfo;
 mod clock;
 mod console;
+mod irq;
 mod memory;
 mod pages;
 mod pci;

@@ -11,6 +11,18 @@ pub const XEN_PLATFORM_VENDOR: u16 = 0x5853;
 /// Device id of the Xen platform device.
 pub const XEN_PLATFORM_DEVICE: u16 = 0x0001;
 
+/// The GSI of a bus-0 device's INTx line in APIC mode, as Xen's ACPI `_PRT` tells the OS (the
+/// same rule as `hvm_pci_intx_gsi` in Xen's `hvm/irq.h`: device `slot`, `intx` 0 = INTA#):
+/// `((slot << 2) + (slot >> 3) + intx) & 31) + 16`. `None` for a slot above 31 or a pin
+/// above INTD#.
+pub fn pci_intx_gsi(slot: u8, intx: u8) -> Option<u32> {
+    if slot > 31 || intx > 3 {
+        return None;
+    }
+    let (slot, intx) = (u32::from(slot), u32::from(intx));
+    Some((((slot << 2) + (slot >> 3) + intx) & 31) + 16)
+}
+
 /// A PCI function's address on bus 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Function {
@@ -147,6 +159,11 @@ impl<'a, P: PortIo> Pci<'a, P> {
         self.read32(at, 0x3c) as u8
     }
 
+    /// The interrupt pin register (config offset 0x3D): 0 = none, 1 = INTA# ... 4 = INTD#.
+    pub fn interrupt_pin(&self, at: Function) -> u8 {
+        (self.read32(at, 0x3c) >> 8) as u8
+    }
+
     /// Decodes BAR `index` (0..6) and sizes it (decoding is switched off while sizing).
     pub fn bar(&self, at: Function, index: u8) -> Bar {
         if index >= 6 {
@@ -190,5 +207,29 @@ impl<'a, P: PortIo> Pci<'a, P> {
         };
         self.write32(at, 0x04, command);
         bar
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intx_gsi_follows_xens_routing() {
+        // Slot 2 INTA# (where qemu-xen puts the platform device with one emulated NIC before
+        // it) and the wrap at slot 8 and above.
+        assert_eq!(pci_intx_gsi(2, 0), Some(24));
+        assert_eq!(pci_intx_gsi(3, 0), Some(28));
+        assert_eq!(pci_intx_gsi(0, 3), Some(19));
+        assert_eq!(pci_intx_gsi(8, 0), Some(16 + ((32 + 1) & 31)));
+        assert_eq!(pci_intx_gsi(31, 3), Some(16 + ((124 + 3 + 3) & 31)));
+        assert_eq!(pci_intx_gsi(32, 0), None);
+        assert_eq!(pci_intx_gsi(1, 4), None);
+        for slot in 0..32 {
+            for intx in 0..4 {
+                let gsi = pci_intx_gsi(slot, intx).unwrap();
+                assert!((16..48).contains(&gsi));
+            }
+        }
     }
 }

@@ -1,10 +1,12 @@
 //! The guest's one module with `unsafe`: CPU instructions, port I/O, windows onto physical
-//! memory through the boot-time identity map, the page allocator's and heap's raw memory, and a
-//! spin lock for globals.
+//! memory through the boot-time identity map, the page allocator's and heap's raw memory, a
+//! spin lock for globals, and the interrupt entry stubs with the IDT load and IF control.
 //!
-//! The guest runs on one CPU with interrupts off, so every global here is touched by one thread
-//! of execution at a time; the spin lock only guards against re-entry (a panic while a lock is
-//! held), which it reports instead of deadlocking.
+//! The guest runs on one CPU with interrupts off except while `crate::irq::run_enabled` waits;
+//! the only interrupt handler (`crate::irq`) takes its globals, and code outside it takes them
+//! with interrupts off, so every global is touched by one thread of execution at a time; the
+//! spin lock only guards against re-entry (a panic while a lock is held), which it reports
+//! instead of deadlocking.
 #![allow(unsafe_code)]
 
 use core::alloc::{GlobalAlloc, Layout};
@@ -269,4 +271,156 @@ pub fn install_hypercall_page(
     // `xen::setup`); the page is RAM from the allocator, identity-mapped writable and executable
     // (boot.rs sets no NX bit), so `pfn()` is the frame of `memory().as_ptr()`.
     unsafe { HypercallPage::install(xen, page) }
+}
+
+// ---- Interrupts: entry stubs, IDT load, IF control, MSR read ----
+
+/// First vector with an entry stub (vectors below are exceptions, left without a gate so a
+/// fault still ends in a triple fault, which the testbed recognises and retries).
+pub const FIRST_STUB_VECTOR: u8 = 32;
+/// Bytes per entry stub (`push vector; jmp common`, padded).
+const STUB_SIZE: u64 = 16;
+
+// One stub per vector 32..=255: push the vector number and join the common path, which saves
+// the caller-saved registers (the target has no SSE state and no red zone), calls
+// `guest_interrupt(vector)` on a 16-byte aligned stack and returns with `iretq`.
+// On entry the CPU has pushed SS, RSP, RFLAGS, CS, RIP (40 bytes, RSP 16-aligned before), so
+// RSP = 8 (mod 16); the vector makes it 0, ten 8-byte pushes keep it 0 at the call.
+#[cfg(not(test))]
+core::arch::global_asm!(
+    r#"
+    .text
+    .balign 16
+    .globl guest_interrupt_stubs
+guest_interrupt_stubs:
+    .set guest_stub_vector, {first}
+    .rept 256 - {first}
+    .balign 16
+    pushq $guest_stub_vector
+    jmp guest_interrupt_common
+    .set guest_stub_vector, guest_stub_vector + 1
+    .endr
+    .balign 16
+
+guest_interrupt_common:
+    pushq %rax
+    pushq %rcx
+    pushq %rdx
+    pushq %rsi
+    pushq %rdi
+    pushq %r8
+    pushq %r9
+    pushq %r10
+    pushq %r11
+    pushq %rbp
+    movq 80(%rsp), %rdi
+    cld
+    call guest_interrupt
+    popq %rbp
+    popq %r11
+    popq %r10
+    popq %r9
+    popq %r8
+    popq %rdi
+    popq %rsi
+    popq %rdx
+    popq %rcx
+    popq %rax
+    addq $8, %rsp
+    iretq
+"#,
+    first = const FIRST_STUB_VECTOR,
+    options(att_syntax)
+);
+
+#[cfg(not(test))]
+extern "C" {
+    static guest_interrupt_stubs: u8;
+}
+
+/// Address of the entry stub of `vector`, or `None` below [`FIRST_STUB_VECTOR`].
+#[cfg(not(test))]
+pub fn interrupt_stub(vector: u8) -> Option<u64> {
+    let index = u64::from(vector.checked_sub(FIRST_STUB_VECTOR)?);
+    Some(core::ptr::addr_of!(guest_interrupt_stubs) as u64 + index * STUB_SIZE)
+}
+
+/// Host tests have no stubs.
+#[cfg(test)]
+pub fn interrupt_stub(_vector: u8) -> Option<u64> {
+    None
+}
+
+/// The Rust side of every entry stub.
+#[cfg(not(test))]
+#[no_mangle]
+extern "C" fn guest_interrupt(vector: u64) {
+    crate::irq::on_interrupt(vector as u8);
+}
+
+/// The interrupt descriptor table: 256 gates of 16 bytes as pairs of words, filled by
+/// [`crate::irq`] (all zero = not present) and loaded with [`load_idt`].
+pub type Idt = [core::sync::atomic::AtomicU64; 512];
+
+/// Loads `idt` into IDTR.
+pub fn load_idt(idt: &'static Idt) {
+    #[repr(C, packed)]
+    struct Pointer {
+        limit: u16,
+        base: u64,
+    }
+    let pointer = Pointer {
+        limit: (core::mem::size_of::<Idt>() - 1) as u16,
+        base: idt.as_ptr() as u64,
+    };
+    // SAFETY: `lidt` reads the 10-byte pointer on the stack; the table is a static (never
+    // moves or goes away) whose gates are either not present or name the entry stubs above,
+    // which preserve every register the interrupted code may rely on and return with `iretq`.
+    unsafe { asm!("lidt [{}]", in(reg) &pointer, options(readonly, nostack, preserves_flags)) };
+}
+
+/// Whether RFLAGS.IF is set.
+pub fn interrupts_enabled() -> bool {
+    let flags: u64;
+    // SAFETY: `pushfq; pop` reads RFLAGS through the stack slot it pushes and pops itself.
+    unsafe { asm!("pushfq", "pop {}", out(reg) flags, options(nomem, preserves_flags)) };
+    flags & (1 << 9) != 0
+}
+
+/// Sets RFLAGS.IF: interrupts are taken from here on.
+pub fn enable_interrupts() {
+    // SAFETY: `sti` only sets IF; the IDT is loaded with gates for every vector the interrupt
+    // controllers are programmed to deliver (see `crate::irq`). Not `nomem`: handlers run and
+    // touch memory from here on, so the compiler must not move memory accesses across it.
+    unsafe { asm!("sti", options(nostack)) };
+}
+
+/// Clears RFLAGS.IF.
+pub fn disable_interrupts() {
+    // SAFETY: `cli` only clears IF. Not `nomem` (a compiler barrier, as for `sti`).
+    unsafe { asm!("cli", options(nostack)) };
+}
+
+/// Runs `f` with interrupts off, restoring IF afterwards (so a handler never finds a lock the
+/// interrupted code holds).
+pub fn without_interrupts<R>(f: impl FnOnce() -> R) -> R {
+    let was_enabled = interrupts_enabled();
+    disable_interrupts();
+    let result = f();
+    if was_enabled {
+        enable_interrupts();
+    }
+    result
+}
+
+/// Reads model-specific register `msr` (`rdmsr`).
+pub fn read_msr(msr: u32) -> u64 {
+    let low: u32;
+    let high: u32;
+    // SAFETY: ring 0; callers pass architectural MSRs that exist on every x86_64 CPU
+    // (IA32_APIC_BASE); `rdmsr` writes only EDX:EAX.
+    unsafe {
+        asm!("rdmsr", in("ecx") msr, out("eax") low, out("edx") high, options(nomem, nostack, preserves_flags))
+    };
+    (u64::from(high) << 32) | u64::from(low)
 }

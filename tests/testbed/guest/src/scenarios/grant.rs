@@ -19,8 +19,8 @@ const PATTERN: u8 = 0xa5;
 /// Runs the scenario.
 pub fn run(guest: &Guest<'_>) -> Outcome {
     let mut pv = Pv::setup(guest)?;
-    fact!("grant-frames", "{}", pv.platform.grant_frames().len());
-    fact!("grant-capacity", "{}", pv.platform.grants().capacity());
+    fact!("grant-frames", "{}", pv.grant_frames.len());
+    fact!("grant-capacity", "{}", pv.grants.capacity());
     let page = OwnedPages::new(&PAGES, 1).map_err(|_| "no page to grant")?;
     page.memory()
         .fill(0, PAGE_SIZE, PATTERN)
