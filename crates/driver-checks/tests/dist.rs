@@ -364,11 +364,12 @@ struct PnpTrace {
 }
 
 /// Installs `inf` (for `driver`.sys) for a root device with `hardware_id` through Wine's PnP
-/// manager, removes the device, stops the service, and checks the common part: the fixture's steps all
-/// succeeded, DriverEntry and AddDevice ran, the driver passed IRP_MN_START_DEVICE down to
-/// Wine's root PDO, Wine sent IRP_MN_SURPRISE_REMOVAL and IRP_MN_REMOVE_DEVICE to the device and
-/// the driver passed both down, its REMOVE_DEVICE line came after them, winedevice.exe was still
-/// running afterwards, DriverUnload ran at the stop, and nothing crashed.
+/// manager, removes the device, stops the service, and checks the common part: the fixture's
+/// steps all succeeded, DriverEntry and AddDevice ran, the driver passed IRP_MN_START_DEVICE
+/// down to Wine's root PDO, Wine sent IRP_MN_SURPRISE_REMOVAL and IRP_MN_REMOVE_DEVICE to the
+/// device and the driver passed both down, its REMOVE_DEVICE line came after them,
+/// winedevice.exe was still running afterwards, DriverUnload ran at the stop, and nothing
+/// crashed.
 fn pnp_run(
     prefix: &wine::WinePrefix,
     driver: &str,
