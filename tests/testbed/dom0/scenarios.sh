@@ -288,6 +288,9 @@ scn_evtchn() {
   if ! out=$($HELPER evtchn "$DOMID" 2>&1); then
     note "$out"
     RES="FAIL dom0 helper: $(echo "$out" | tail -1)"
+    # The guest's own reason (no interrupt: GSI, vector, controller state) comes first.
+    why=$(serial $n | grep -a 'TESTBED-GUEST: FAIL' | tail -1 | sed 's/.*TESTBED-GUEST: //')
+    [ -z "$why" ] || RES="FAIL guest reported: $why ($RES)"
     return
   fi
   note "$out"
