@@ -27,6 +27,7 @@ const LAPIC_EOI: usize = 0xb0;
 const LAPIC_SVR: usize = 0xf0;
 const LAPIC_ISR: usize = 0x100;
 const LAPIC_IRR: usize = 0x200;
+const LAPIC_ICR_LOW: usize = 0x300;
 const LAPIC_LVT_TIMER: usize = 0x320;
 const LAPIC_LVT_LINT0: usize = 0x350;
 const LAPIC_LVT_ERROR: usize = 0x370;
@@ -146,6 +147,14 @@ impl LocalApic {
     /// entry's Remote IRR, so a still-asserted line is delivered again).
     pub fn eoi(&self) {
         self.write(LAPIC_EOI, 0);
+    }
+
+    /// Sends `vector` to this CPU (ICR: fixed delivery, edge, assert, destination shorthand
+    /// "self"); it is taken once interrupts are enabled.
+    pub fn send_self(&self, vector: u8) {
+        const ASSERT: u32 = 1 << 14;
+        const SHORTHAND_SELF: u32 = 1 << 18;
+        self.write(LAPIC_ICR_LOW, u32::from(vector) | ASSERT | SHORTHAND_SELF);
     }
 
     /// Whether `vector` is set in the in-service (`isr = true`) or request register.

@@ -144,12 +144,11 @@ pub fn adopt(shared_info: SharedMemory, events: EventChannels) {
     });
 }
 
-/// Connects the callback interrupt, as IoConnectInterruptEx does for xenpci: the 8259s masked
-/// (their virtual-wire input is masked at the local APIC too), gates for vectors 32-255 loaded,
-/// the local APIC enabled (spurious vector, TPR 0), every I/O APIC entry masked and then the
-/// `gsi` entry programmed for [`CALLBACK_VECTOR`]. Needs [`adopt`] first. Interrupts stay off
-/// until [`run_enabled`].
-pub fn connect(gsi: u32) -> Result<Connected, crate::apic::ApicError> {
+/// Readies this CPU for interrupts without routing any line: the 8259s masked (their
+/// virtual-wire input is masked at the local APIC too), gates for vectors 32-255 loaded, the
+/// local APIC enabled (spurious vector, TPR 0) and every I/O APIC entry masked. Needs
+/// [`adopt`] first. Interrupts stay off.
+pub fn prepare_cpu() -> Result<(LocalApic, IoApic), crate::apic::ApicError> {
     platform::disable_interrupts();
     let io = Ports;
     io.write_u8(0x21, 0xff);
@@ -168,8 +167,6 @@ pub fn connect(gsi: u32) -> Result<Connected, crate::apic::ApicError> {
     local_apic.enable(SPURIOUS_VECTOR);
     let ioapic = IoApic::find()?;
     ioapic.mask_all();
-    let apic_id = local_apic.id();
-    ioapic.program(gsi, Redirection::pci_intx(CALLBACK_VECTOR, apic_id))?;
     let adopted = STATE
         .with(|state| {
             state
@@ -178,9 +175,18 @@ pub fn connect(gsi: u32) -> Result<Connected, crate::apic::ApicError> {
         })
         .flatten();
     if adopted.is_none() {
-        ioapic.mask(gsi);
         return Err(crate::apic::ApicError::NoEventTable);
     }
+    Ok((local_apic, ioapic))
+}
+
+/// Connects the callback interrupt, as IoConnectInterruptEx does for xenpci: [`prepare_cpu`],
+/// then the `gsi` entry programmed for [`CALLBACK_VECTOR`]. Interrupts stay off until
+/// [`run_enabled`].
+pub fn connect(gsi: u32) -> Result<Connected, crate::apic::ApicError> {
+    let (local_apic, ioapic) = prepare_cpu()?;
+    let apic_id = local_apic.id();
+    ioapic.program(gsi, Redirection::pci_intx(CALLBACK_VECTOR, apic_id))?;
     Ok(Connected {
         gsi,
         vector: CALLBACK_VECTOR,
@@ -191,6 +197,18 @@ pub fn connect(gsi: u32) -> Result<Connected, crate::apic::ApicError> {
         ioapic_pins: ioapic.pins(),
         entry: ioapic.entry(gsi),
     })
+}
+
+/// Sends `vector` to this CPU as an inter-processor interrupt (for tests of the routine's
+/// spurious and stray paths); `false` if the local APIC is unusable.
+pub fn send_self(vector: u8) -> bool {
+    match LocalApic::find() {
+        Ok(apic) => {
+            apic.send_self(vector);
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 /// Disconnects: masks the `gsi` entry (interrupts stay off).
