@@ -94,7 +94,8 @@ pub struct ServiceStats {
     pub unbound: u32,
     /// The last such port.
     pub last_unbound: Option<EventChannelPort>,
-    /// Events were still pending after [`MAX_SERVICE_ROUNDS`] rounds.
+    /// Events were still pending after [`MAX_SERVICE_ROUNDS`] rounds (the upcall flag is then
+    /// set again, so the line stays raised and the routine runs again after its EOI).
     pub more: bool,
 }
 
@@ -135,6 +136,11 @@ pub fn service_upcall(
             return Ok(stats);
         }
         if stats.rounds >= MAX_SERVICE_ROUNDS {
+            // Raise the upcall flag again: Xen keeps the line asserted (the routine runs
+            // again after its EOI), and a later scan takes the selector bits put back. With
+            // the flag clear those bits would stay set, and Xen raises no upcall for a word
+            // whose selector bit is already set: the rest would wait for an unrelated event.
+            shared_info.write_u8(UPCALL_PENDING, 1)?;
             stats.more = true;
             return Ok(stats);
         }
@@ -277,9 +283,17 @@ mod tests {
         assert_eq!(stats.rounds, MAX_SERVICE_ROUNDS);
         assert_eq!(stats.dispatched, MAX_SERVICE_ROUNDS);
         assert!(stats.more);
-        // Nothing lost: the rest is still pending and selected for the next run.
+        // Nothing lost: the rest is still pending and selected, and the upcall flag is raised
+        // again so the next interrupt (and its acknowledgement) comes.
         let rest = shared.load_u64(PENDING, Ordering::SeqCst).unwrap();
         assert_eq!(rest.count_ones(), 3);
         assert_ne!(shared.load_u64(PENDING_SEL, Ordering::SeqCst), Ok(0));
+        assert_eq!(shared.read_u8(UPCALL_PENDING), Ok(1));
+        let mut batch = [EventChannelPort(0); 8];
+        let next = service_upcall(shared, &mut batch, |_| Some(binding(2))).unwrap();
+        assert!(next.acknowledged);
+        assert_eq!(next.dispatched, 3);
+        assert!(!next.more);
+        assert_eq!(shared.read_u8(UPCALL_PENDING), Ok(0));
     }
 }
