@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 use core::mem::size_of;
 use core::ptr::null_mut;
 
+use nt_kernel::device::{create_and_attach, AttachError};
 use nt_kernel::irp::*;
 use nt_kernel::ntdef::*;
 use nt_kernel::pool::POOL_TAG;
@@ -266,35 +267,30 @@ unsafe extern "system" fn add_device(
     if !is_pci_root_bus(ids.iter().map(String::as_str)) {
         return STATUS_SUCCESS;
     }
-    let mut filter: *mut DEVICE_OBJECT = null_mut();
-    // SAFETY: `driver` is our driver object; `filter` receives the new device.
-    let status = unsafe {
-        IoCreateDevice(
+    // SAFETY: AddDevice at PASSIVE_LEVEL with our driver object and the PDO we were given.
+    let attached = unsafe {
+        create_and_attach(
             driver,
+            pdo,
             size_of::<FilterExtension>() as ULONG,
-            null_mut(),
             FILE_DEVICE_BUS_EXTENDER,
-            FILE_DEVICE_SECURE_OPEN,
-            FALSE,
-            &mut filter,
         )
     };
-    if !NT_SUCCESS(status) || filter.is_null() {
-        // Not attaching leaves the bus working, unfiltered.
-        error!(
-            "AddDevice: IoCreateDevice failed {:#010x}; PCI bus left unfiltered",
-            status
-        );
-        return STATUS_SUCCESS;
-    }
-    // SAFETY: both device objects are valid.
-    let lower = unsafe { IoAttachDeviceToDeviceStack(filter, pdo) };
-    if lower.is_null() {
-        error!("AddDevice: attach failed; PCI bus left unfiltered");
-        // SAFETY: `filter` was created above and is not attached.
-        unsafe { IoDeleteDevice(filter) };
-        return STATUS_SUCCESS;
-    }
+    // Not attaching leaves the bus working, unfiltered.
+    let (filter, lower) = match attached {
+        Ok(pair) => pair,
+        Err(AttachError::Create(status)) => {
+            error!(
+                "AddDevice: IoCreateDevice failed {:#010x}; PCI bus left unfiltered",
+                status
+            );
+            return STATUS_SUCCESS;
+        }
+        Err(AttachError::Attach) => {
+            error!("AddDevice: attach failed; PCI bus left unfiltered");
+            return STATUS_SUCCESS;
+        }
+    };
     // SAFETY: `filter` is ours and not yet visible (DO_DEVICE_INITIALIZING).
     let filter_ref = unsafe { &mut *filter };
     let extension = filter_ref.DeviceExtension.cast::<FilterExtension>();

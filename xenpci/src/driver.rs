@@ -19,6 +19,7 @@ use core::ptr::{addr_of, addr_of_mut, null_mut};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
 
 use nt_kernel::cancel::*;
+use nt_kernel::device::{create_and_attach, AttachError};
 use nt_kernel::irp::*;
 use nt_kernel::ntdef::*;
 use nt_kernel::pool::POOL_TAG;
@@ -252,40 +253,35 @@ unsafe extern "system" fn add_device(
     driver: *mut DRIVER_OBJECT,
     pdo: *mut DEVICE_OBJECT,
 ) -> NTSTATUS {
-    let mut fdo: *mut DEVICE_OBJECT = null_mut();
-    // SAFETY: `driver` is our driver object; `fdo` receives the new device.
-    let status = unsafe {
-        IoCreateDevice(
+    // SAFETY: AddDevice at PASSIVE_LEVEL with our driver object and the PDO we were given.
+    let attached = unsafe {
+        create_and_attach(
             driver,
+            pdo,
             size_of::<DeviceExtension>() as ULONG,
-            null_mut(),
             FILE_DEVICE_BUS_EXTENDER,
-            FILE_DEVICE_SECURE_OPEN,
-            FALSE,
-            &mut fdo,
         )
     };
-    if !NT_SUCCESS(status) || fdo.is_null() {
-        error!("AddDevice: IoCreateDevice failed {:#010x}", status);
-        return status;
-    }
+    let (fdo, lower) = match attached {
+        Ok(pair) => pair,
+        Err(AttachError::Create(status)) => {
+            error!("AddDevice: IoCreateDevice failed {:#010x}", status);
+            return status;
+        }
+        Err(AttachError::Attach) => {
+            error!("AddDevice: IoAttachDeviceToDeviceStack failed");
+            return STATUS_NO_SUCH_DEVICE;
+        }
+    };
     // SAFETY: `fdo` was just created.
     let work_item = unsafe { IoAllocateWorkItem(fdo) };
     if work_item.is_null() {
         error!("AddDevice: IoAllocateWorkItem failed");
-        // SAFETY: created above, not attached.
+        // SAFETY: attached above and still initialising: nothing has reached it.
+        unsafe { IoDetachDevice(lower) };
+        // SAFETY: created above, now detached.
         unsafe { IoDeleteDevice(fdo) };
         return STATUS_INSUFFICIENT_RESOURCES;
-    }
-    // SAFETY: both device objects are valid; attaching returns the device we attached to.
-    let lower = unsafe { IoAttachDeviceToDeviceStack(fdo, pdo) };
-    if lower.is_null() {
-        error!("AddDevice: IoAttachDeviceToDeviceStack failed");
-        // SAFETY: allocated above, never queued.
-        unsafe { IoFreeWorkItem(work_item) };
-        // SAFETY: created above, not attached.
-        unsafe { IoDeleteDevice(fdo) };
-        return STATUS_NO_SUCH_DEVICE;
     }
     // SAFETY: `fdo` is valid and not yet visible to anyone else (DO_DEVICE_INITIALIZING).
     let fdo_ref = unsafe { &mut *fdo };

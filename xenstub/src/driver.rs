@@ -2,9 +2,9 @@
 //! dispatch routines, driven by the decisions in [`xenstub::pnp`] and [`xenstub::power`].
 
 use core::mem::size_of;
-use core::ptr::null_mut;
 use core::sync::atomic::{AtomicU8, Ordering};
 
+use nt_kernel::device::{create_and_attach, AttachError};
 use nt_kernel::irp::*;
 use nt_kernel::ntdef::*;
 use nt_kernel::pool::POOL_TAG;
@@ -66,31 +66,26 @@ unsafe extern "system" fn add_device(
     driver: *mut DRIVER_OBJECT,
     pdo: *mut DEVICE_OBJECT,
 ) -> NTSTATUS {
-    let mut fdo: *mut DEVICE_OBJECT = null_mut();
-    // SAFETY: `driver` is our driver object; `fdo` receives the new device.
-    let status = unsafe {
-        IoCreateDevice(
+    // SAFETY: AddDevice at PASSIVE_LEVEL with our driver object and the PDO we were given.
+    let attached = unsafe {
+        create_and_attach(
             driver,
+            pdo,
             size_of::<DeviceExtension>() as ULONG,
-            null_mut(),
             FILE_DEVICE_UNKNOWN,
-            FILE_DEVICE_SECURE_OPEN,
-            FALSE,
-            &mut fdo,
         )
     };
-    if !NT_SUCCESS(status) || fdo.is_null() {
-        error!("AddDevice: IoCreateDevice failed {:#010x}", status);
-        return status;
-    }
-    // SAFETY: both device objects are valid; attaching returns the device we attached to.
-    let lower = unsafe { IoAttachDeviceToDeviceStack(fdo, pdo) };
-    if lower.is_null() {
-        error!("AddDevice: IoAttachDeviceToDeviceStack failed");
-        // SAFETY: `fdo` was created above and is not attached.
-        unsafe { IoDeleteDevice(fdo) };
-        return STATUS_NO_SUCH_DEVICE;
-    }
+    let (fdo, lower) = match attached {
+        Ok(pair) => pair,
+        Err(AttachError::Create(status)) => {
+            error!("AddDevice: IoCreateDevice failed {:#010x}", status);
+            return status;
+        }
+        Err(AttachError::Attach) => {
+            error!("AddDevice: IoAttachDeviceToDeviceStack failed");
+            return STATUS_NO_SUCH_DEVICE;
+        }
+    };
     // SAFETY: `fdo` is valid and not yet visible to anyone else (DO_DEVICE_INITIALIZING).
     let fdo_ref = unsafe { &mut *fdo };
     let extension = fdo_ref.DeviceExtension.cast::<DeviceExtension>();
