@@ -11,8 +11,21 @@ mod xenstore;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Bound of each handshake step (the protocol gives dom0 60 s).
+/// Bound of each handshake step when dom0 gives none (the protocol gives dom0 60 s).
 const STEP: Duration = Duration::from_secs(60);
+
+/// Bound of each handshake step: `TESTBED_STEP_SECS` (dom0's bound, stretched by the bed's
+/// slowness), else [`STEP`].
+fn step() -> Duration {
+    step_from(std::env::var("TESTBED_STEP_SECS").ok().as_deref())
+}
+
+fn step_from(value: Option<&str>) -> Duration {
+    value
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&secs| secs > 0)
+        .map_or(STEP, Duration::from_secs)
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -53,7 +66,8 @@ fn parse_number(text: &str) -> Option<u64> {
 /// Event channel: bind to the guest's unbound port, notify it, wait for its notification back.
 fn evtchn(domid: u32) -> Result<(), String> {
     let base = base(domid);
-    let port_text = xenstore::wait(&format!("{base}/port"), STEP)?;
+    let step = step();
+    let port_text = xenstore::wait(&format!("{base}/port"), step)?;
     let remote_port = parse_number(&port_text)
         .and_then(|p| u32::try_from(p).ok())
         .ok_or_else(|| format!("guest wrote a bad port `{port_text}`"))?;
@@ -63,12 +77,12 @@ fn evtchn(domid: u32) -> Result<(), String> {
     xenstore::write(&format!("{base}/dom0-bound"), "1")?;
     evtchn.notify(local)?;
     println!("notified the guest");
-    let fired = evtchn.wait(STEP)?;
+    let fired = evtchn.wait(step)?;
     if fired != local {
         return Err(format!("event on port {fired}, expected {local}"));
     }
     evtchn.unmask(fired)?;
-    let got = xenstore::wait(&format!("{base}/guest-got"), STEP)?;
+    let got = xenstore::wait(&format!("{base}/guest-got"), step)?;
     if got.trim() != "1" {
         return Err(format!("guest-got is `{got}`"));
     }
@@ -80,8 +94,9 @@ fn evtchn(domid: u32) -> Result<(), String> {
 /// Grant: map the guest's page, check its pattern, hold it while the guest tries to end access.
 fn grant(domid: u32) -> Result<(), String> {
     let base = base(domid);
-    let gref_text = xenstore::wait(&format!("{base}/gref"), STEP)?;
-    let pattern_text = xenstore::wait(&format!("{base}/pattern"), STEP)?;
+    let step = step();
+    let gref_text = xenstore::wait(&format!("{base}/gref"), step)?;
+    let pattern_text = xenstore::wait(&format!("{base}/pattern"), step)?;
     let gref = parse_number(&gref_text)
         .and_then(|g| u32::try_from(g).ok())
         .ok_or_else(|| format!("guest wrote a bad gref `{gref_text}`"))?;
@@ -103,7 +118,7 @@ fn grant(domid: u32) -> Result<(), String> {
         page.len()
     );
     xenstore::write(&format!("{base}/mapped"), "ok")?;
-    let refused = xenstore::wait(&format!("{base}/end-while-mapped"), STEP)?;
+    let refused = xenstore::wait(&format!("{base}/end-while-mapped"), step)?;
     if refused.trim() != "refused" {
         return Err(format!(
             "guest ended access while dom0 mapped the page: `{refused}`"
@@ -117,7 +132,16 @@ fn grant(domid: u32) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_number;
+    use super::{parse_number, step_from, STEP};
+    use std::time::Duration;
+
+    #[test]
+    fn step_bound_from_the_environment() {
+        assert_eq!(step_from(Some("300")), Duration::from_secs(300));
+        assert_eq!(step_from(None), STEP);
+        assert_eq!(step_from(Some("0")), STEP);
+        assert_eq!(step_from(Some("soon")), STEP);
+    }
 
     #[test]
     fn numbers_in_decimal_and_hex() {

@@ -8,8 +8,10 @@
 //! did not come up, and prints one line per scenario and `N passed, M failed`.
 
 mod console;
+mod load;
 mod machine;
 mod packages;
+mod report;
 
 use std::collections::VecDeque;
 use std::fs;
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use console::Event;
 use machine::{Boot, Line, Machine};
+use report::{Outcome, Report};
 
 /// Every scenario, in the order of the default run.
 pub const SCENARIOS: &[&str] = &[
@@ -55,91 +58,31 @@ const GUEST_BUILD_TIMEOUT_SECS: u32 = 1200;
 /// Console lines kept for failure reports.
 const TAIL_LINES: usize = 60;
 
-/// How a scenario ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Outcome {
-    Pass(String),
-    Fail(String),
-    NotRun(String),
-}
-
 /// Why the bed cannot run on this machine: reported as SKIPPED, never as a pass.
 struct Skip(String);
 
-/// The results of one run.
-#[derive(Default)]
-struct Report {
-    results: Vec<(String, Outcome)>,
-    retries: Vec<String>,
-    emulator_faults: usize,
+/// What to run: scenarios, rounds, host load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Options {
+    scenarios: Vec<String>,
+    /// Rounds of the scenarios in one bed boot (`--repeat N`).
+    rounds: u32,
+    /// Busy-loop processes on the host meanwhile (`--load K`).
+    load: u32,
 }
 
-impl Report {
-    fn set(&mut self, name: &str, outcome: Outcome) {
-        if let Some(slot) = self.results.iter_mut().find(|(n, _)| n == name) {
-            slot.1 = outcome;
-        } else {
-            self.results.push((name.to_owned(), outcome));
-        }
-    }
+const USAGE: &str = "usage: cargo xtask testbed [--repeat N] [--load K] [SCENARIO...]";
 
-    fn has(&self, name: &str) -> bool {
-        self.results.iter().any(|(n, _)| n == name)
-    }
-
-    /// Prints the result lines and the final count; `Err` if anything failed.
-    fn finish(&self, order: &[String], elapsed: Duration) -> Result<(), String> {
-        println!();
-        println!("testbed results ({:.0}s):", elapsed.as_secs_f64());
-        for retry in &self.retries {
-            println!("RETRY {retry}");
-        }
-        let (mut passed, mut failed) = (0, 0);
-        let mut not_run = Vec::new();
-        for name in order {
-            match self.results.iter().find(|(n, _)| n == name).map(|(_, o)| o) {
-                Some(Outcome::Pass(_)) => {
-                    passed += 1;
-                    println!("PASS {name}");
-                }
-                Some(Outcome::Fail(reason)) => {
-                    failed += 1;
-                    println!("FAIL {name}: {reason}");
-                }
-                Some(Outcome::NotRun(reason)) => {
-                    println!("NOT RUN {name}: {reason}");
-                    not_run.push(name.as_str());
-                }
-                None => {
-                    failed += 1;
-                    println!("FAIL {name}: no result");
-                }
-            }
-        }
-        if self.emulator_faults > 0 {
-            println!(
-                "emulator faults on the Xen console: {} (retried scenarios: {})",
-                self.emulator_faults,
-                self.retries.len()
-            );
-        }
-        if !not_run.is_empty() {
-            println!("{} not run: {}", not_run.len(), not_run.join(", "));
-        }
-        println!("{passed} passed, {failed} failed");
-        if failed > 0 {
-            Err(format!("{failed} testbed scenario(s) failed"))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-/// `cargo xtask testbed [SCENARIO...]`: runs the given scenarios (all when none is given).
+/// `cargo xtask testbed [--repeat N] [--load K] [SCENARIO...]`: runs the given scenarios (all
+/// when none is given), N rounds in one bed boot, with K busy-loop processes on the host.
 pub fn run(args: &[String]) -> Result<(), String> {
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!(
-            "usage: cargo xtask testbed [SCENARIO...]\nscenarios: {} (default), {}\n\
+            "{USAGE}\nscenarios: {} (default), {}\n\
+             --repeat N   run the scenarios N rounds in one boot of the bed; a summary per \
+             scenario follows (passed/rounds, min/median/max time, emulator-fault retries)\n\
+             --load K     keep K busy-loop processes running on the host meanwhile (a contended \
+             machine on purpose; bounded by the run's deadline, killed at the end)\n\
              environment: TESTBED_TIMEOUT=<secs> bounds the whole run, TESTBED_VERBOSE=1 echoes \
              the serial console",
             SCENARIOS.join(" "),
@@ -147,8 +90,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         );
         return Ok(());
     }
-    let scenarios = select(args)?;
-    match run_bed(&scenarios) {
+    let options = parse_options(args)?;
+    match run_bed(&options) {
         Ok(()) => Ok(()),
         Err(Failure::Skip(Skip(reason))) => {
             println!("testbed: SKIPPED ({reason})");
@@ -161,7 +104,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
 /// The testbed run by `cargo xtask test`: the default scenario set. SKIPPED (and `Ok`) where
 /// QEMU or the packages cannot be had; `Err` on any failed scenario.
 pub fn check() -> Result<(), String> {
-    match run_bed(&select(&[])?) {
+    let options = Options {
+        scenarios: select(&[])?,
+        rounds: 1,
+        load: 0,
+    };
+    match run_bed(&options) {
         Ok(()) => Ok(()),
         Err(Failure::Skip(Skip(reason))) => {
             println!("testbed: SKIPPED ({reason})");
@@ -180,6 +128,52 @@ impl From<String> for Failure {
     fn from(e: String) -> Failure {
         Failure::Error(e)
     }
+}
+
+/// `--repeat N`, `--load K` (also `--repeat=N`, `--load=K`) and scenario names.
+fn parse_options(args: &[String]) -> Result<Options, String> {
+    let mut rounds = 1;
+    let mut load = 0;
+    let mut names = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        let target = match flag {
+            "--repeat" => &mut rounds,
+            "--load" => &mut load,
+            other if other.starts_with('-') => {
+                return Err(format!("unknown option `{other}`\n{USAGE}"));
+            }
+            _ => {
+                names.push(arg.clone());
+                continue;
+            }
+        };
+        let value = match inline {
+            Some(value) => value,
+            None => rest
+                .next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a number\n{USAGE}"))?,
+        };
+        *target = value
+            .parse::<u32>()
+            .map_err(|_| format!("{flag} takes a whole number, not `{value}`"))?;
+    }
+    if !(1..=100).contains(&rounds) {
+        return Err(format!("--repeat takes 1 to 100 rounds, not {rounds}"));
+    }
+    if load > 64 {
+        return Err(format!("--load takes 0 to 64 processes, not {load}"));
+    }
+    Ok(Options {
+        scenarios: select(&names)?,
+        rounds,
+        load,
+    })
 }
 
 /// The scenarios named on the command line, checked; all of them when none is named.
@@ -203,7 +197,9 @@ fn select(args: &[String]) -> Result<Vec<String>, String> {
     Ok(chosen)
 }
 
-fn run_bed(scenarios: &[String]) -> Result<(), Failure> {
+fn run_bed(options: &Options) -> Result<(), Failure> {
+    let scenarios = &options.scenarios;
+    let rounds = options.rounds;
     let started = Instant::now();
     let root = crate::util::workspace_root();
     let cache = root.join("target").join("testbed");
@@ -224,10 +220,14 @@ fn run_bed(scenarios: &[String]) -> Result<(), Failure> {
                     .iter()
                     .filter(|s| !LINUX_ONLY.contains(&s.as_str()))
                 {
-                    report.set(
-                        s,
-                        Outcome::NotRun(format!("test guest not available ({reason})")),
-                    );
+                    for round in 1..=rounds {
+                        report.set(
+                            round,
+                            s,
+                            Outcome::NotRun(format!("test guest not available ({reason})")),
+                            None,
+                        );
+                    }
                 }
                 None
             }
@@ -243,7 +243,7 @@ fn run_bed(scenarios: &[String]) -> Result<(), Failure> {
 
     let to_run: Vec<String> = scenarios
         .iter()
-        .filter(|s| !report.has(s))
+        .filter(|s| !report.has(1, s))
         .cloned()
         .collect();
     if !to_run.is_empty() {
@@ -258,8 +258,18 @@ fn run_bed(scenarios: &[String]) -> Result<(), Failure> {
             .ok()
             .and_then(|s| s.parse().ok())
             .map(Duration::from_secs)
-            .unwrap_or(RUN_TIMEOUT);
+            .unwrap_or_else(|| default_budget(rounds, options.load));
         let deadline = started + budget;
+        // The host load lives as long as the bed (dropped, and so killed, at the end of this
+        // block), and never longer than the run's deadline.
+        let _load = load::Load::start(options.load, budget + Duration::from_secs(60))?;
+        if options.load > 0 {
+            println!(
+                "testbed: {} busy-loop process(es) running on the host's {} core(s)",
+                options.load,
+                std::thread::available_parallelism().map_or(0, |n| n.get())
+            );
+        }
         let mut attempt = 1;
         loop {
             let boot = Boot {
@@ -267,6 +277,7 @@ fn run_bed(scenarios: &[String]) -> Result<(), Failure> {
                 kernel: &kernel,
                 initramfs: &work.join("dom0.cpio.gz"),
                 scenarios: &to_run,
+                rounds,
                 qemu_log: &work.join("qemu.log"),
                 serial_log: &work.join("serial.log"),
                 limit: deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(60),
@@ -275,15 +286,22 @@ fn run_bed(scenarios: &[String]) -> Result<(), Failure> {
                 BedEnd::Finished => break,
                 BedEnd::NoBoot(why) if attempt < BOOT_ATTEMPTS && Instant::now() < deadline => {
                     report
-                        .retries
+                        .boot_retries
                         .push(format!("bed boot attempt {attempt}: {why}"));
                     println!("testbed: RETRY bed boot attempt {attempt}: {why}");
                     attempt += 1;
                 }
                 BedEnd::NoBoot(why) => {
-                    for s in &to_run {
-                        if !report.has(s) {
-                            report.set(s, Outcome::Fail(format!("the bed did not boot: {why}")));
+                    for round in 1..=rounds {
+                        for s in &to_run {
+                            if !report.has(round, s) {
+                                report.set(
+                                    round,
+                                    s,
+                                    Outcome::Fail(format!("the bed did not boot: {why}")),
+                                    None,
+                                );
+                            }
                         }
                     }
                     break;
@@ -292,8 +310,18 @@ fn run_bed(scenarios: &[String]) -> Result<(), Failure> {
         }
     }
     report
-        .finish(scenarios, started.elapsed())
+        .finish(scenarios, rounds, started.elapsed())
         .map_err(Failure::Error)
+}
+
+/// The whole run's bound: [`RUN_TIMEOUT`] per round, doubled under host load.
+fn default_budget(rounds: u32, load: u32) -> Duration {
+    let per_round = if load > 0 {
+        RUN_TIMEOUT * 2
+    } else {
+        RUN_TIMEOUT
+    };
+    per_round * rounds.max(1)
 }
 
 /// QEMU on the host; installed with apt-get when missing and this user may.
@@ -455,6 +483,9 @@ fn drive(boot: &Boot<'_>, report: &mut Report, run_deadline: Instant) -> Result<
     let mut phase_deadline = booted_at + BOOT_TIMEOUT;
     let mut ready = false;
     let mut current: Option<String> = None;
+    // Round of a repeated run, and when the current scenario's first attempt began.
+    let mut round: u32 = 1;
+    let mut began = Instant::now();
     let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL_LINES);
     let mut in_dump = false;
     let mut attempt_timeout = ATTEMPT_TIMEOUT;
@@ -510,31 +541,39 @@ fn drive(boot: &Boot<'_>, report: &mut Report, run_deadline: Instant) -> Result<
                 );
             }
             Event::BootFailed(why) => break Some(format!("dom0 start-up failed: {why}")),
+            Event::Round { round: r } => {
+                println!("testbed: round {r} of {}", boot.rounds);
+                round = r;
+            }
             Event::Begin { name, attempt } => {
                 println!("testbed: {name} (attempt {attempt})");
+                if attempt <= 1 || current.as_deref() != Some(name.as_str()) {
+                    began = Instant::now();
+                }
                 current = Some(name);
                 phase_deadline = Instant::now() + attempt_timeout;
             }
             Event::Retry { name, detail } => {
                 println!("testbed: RETRY {name} {detail}");
-                report.retries.push(format!("{name} {detail}"));
+                report.retry(round, &name, &detail);
             }
             Event::Pass { name, detail } => {
                 println!("testbed: PASS {name} {detail}");
-                report.set(&name, Outcome::Pass(detail));
+                report.set(round, &name, Outcome::Pass(detail), Some(began.elapsed()));
                 current = None;
                 phase_deadline = Instant::now() + attempt_timeout;
             }
             Event::Fail { name, reason } => {
                 println!("testbed: FAIL {name}: {reason}");
-                report.set(&name, Outcome::Fail(reason));
+                report.set(round, &name, Outcome::Fail(reason), Some(began.elapsed()));
                 current = None;
                 phase_deadline = Instant::now() + attempt_timeout;
             }
             Event::NotRun { name, reason } => {
                 println!("testbed: NOT RUN {name}: {reason}");
-                report.set(&name, Outcome::NotRun(reason));
+                report.set(round, &name, Outcome::NotRun(reason), None);
                 current = None;
+                phase_deadline = Instant::now() + attempt_timeout;
             }
             Event::DumpBegin(name) => {
                 println!("testbed: ---- failure dump of {name} (from dom0) ----");
@@ -551,10 +590,16 @@ fn drive(boot: &Boot<'_>, report: &mut Report, run_deadline: Instant) -> Result<
     match stop_reason {
         None => {
             machine.finish(Duration::from_secs(20));
-            let missing: Vec<&String> = boot.scenarios.iter().filter(|s| !report.has(s)).collect();
-            if !missing.is_empty() {
-                for s in missing {
-                    report.set(s, Outcome::Fail("dom0 finished without a result".into()));
+            for r in 1..=boot.rounds {
+                for s in boot.scenarios {
+                    if !report.has(r, s) {
+                        report.set(
+                            r,
+                            s,
+                            Outcome::Fail("dom0 finished without a result".into()),
+                            None,
+                        );
+                    }
                 }
             }
             Ok(BedEnd::Finished)
@@ -565,14 +610,16 @@ fn drive(boot: &Boot<'_>, report: &mut Report, run_deadline: Instant) -> Result<
             if !ready {
                 return Ok(BedEnd::NoBoot(why));
             }
-            for s in boot.scenarios {
-                if !report.has(s) {
-                    let reason = if current.as_deref() == Some(s.as_str()) {
-                        why.clone()
-                    } else {
-                        format!("not reached: {why}")
-                    };
-                    report.set(s, Outcome::Fail(reason));
+            for r in 1..=boot.rounds {
+                for s in boot.scenarios {
+                    if !report.has(r, s) {
+                        let reason = if r == round && current.as_deref() == Some(s.as_str()) {
+                            why.clone()
+                        } else {
+                            format!("not reached: {why}")
+                        };
+                        report.set(r, s, Outcome::Fail(reason), None);
+                    }
                 }
             }
             Ok(BedEnd::Finished)
@@ -612,7 +659,7 @@ fn print_failure_context(tail: &[String], qemu_log: &Path, serial_log: &Path) {
 
 #[cfg(test)]
 mod tests {
-    use super::{select, Outcome, Report, SCENARIOS};
+    use super::{default_budget, parse_options, select, RUN_TIMEOUT, SCENARIOS};
     use std::time::Duration;
 
     #[test]
@@ -637,17 +684,27 @@ mod tests {
     }
 
     #[test]
-    fn not_run_is_not_a_pass_and_failures_fail() {
-        let order: Vec<String> = vec!["a".into(), "b".into(), "c".into()];
-        let mut report = Report::default();
-        report.set("a", Outcome::Pass(String::new()));
-        report.set("b", Outcome::NotRun("no guest".into()));
-        report.set("c", Outcome::Pass(String::new()));
-        assert!(report.finish(&order, Duration::ZERO).is_ok());
-        report.set("c", Outcome::Fail("boom".into()));
-        assert!(report.finish(&order, Duration::ZERO).is_err());
-        // A scenario without any result is a failure.
-        let report = Report::default();
-        assert!(report.finish(&order[..1], Duration::ZERO).is_err());
+    fn options_parse_repeat_load_and_names() {
+        let args = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let o = parse_options(&args(&["--repeat", "5", "--load=2", "grant"])).unwrap();
+        assert_eq!((o.rounds, o.load), (5, 2));
+        assert_eq!(o.scenarios, vec!["grant".to_owned()]);
+        let o = parse_options(&args(&[])).unwrap();
+        assert_eq!(
+            (o.rounds, o.load, o.scenarios.len()),
+            (1, 0, SCENARIOS.len())
+        );
+        assert!(parse_options(&args(&["--repeat"])).is_err());
+        assert!(parse_options(&args(&["--repeat", "0"])).is_err());
+        assert!(parse_options(&args(&["--load", "x"])).is_err());
+        assert!(parse_options(&args(&["--fast"])).is_err());
+        assert!(parse_options(&args(&["--repeat=2", "nope"])).is_err());
+    }
+
+    #[test]
+    fn budget_grows_with_rounds_and_load() {
+        assert_eq!(default_budget(1, 0), RUN_TIMEOUT);
+        assert_eq!(default_budget(5, 0), RUN_TIMEOUT * 5);
+        assert_eq!(default_budget(5, 2), RUN_TIMEOUT * 10);
     }
 }

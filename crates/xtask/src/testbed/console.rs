@@ -8,6 +8,8 @@ pub enum Event {
     Boot,
     /// The toolstack is up; scenarios follow.
     Ready,
+    /// Round `round` of a repeated run starts.
+    Round { round: u32 },
     /// dom0 could not bring the toolstack up.
     BootFailed(String),
     /// A scenario (re)starts.
@@ -57,6 +59,12 @@ pub fn parse(line: &str) -> Option<Event> {
     Some(match keyword.as_str() {
         "BOOT" => Event::Boot,
         "READY" => Event::Ready,
+        "RUN" => {
+            let (round, _) = split_word(&rest);
+            Event::Round {
+                round: round.parse().ok()?,
+            }
+        }
         "BOOT-FAILED" => Event::BootFailed(rest),
         "BEGIN" => {
             let (name, tail) = split_word(&rest);
@@ -145,6 +153,11 @@ mod tests {
             Some(Event::Ready)
         );
         assert_eq!(parse("TESTBED: DONE at 99s"), Some(Event::Done));
+        assert_eq!(
+            parse("TESTBED: RUN 3 of 5"),
+            Some(Event::Round { round: 3 })
+        );
+        assert_eq!(parse("TESTBED: RUN x of 5"), None);
         assert_eq!(
             parse("TESTBED: DUMP-BEGIN grant"),
             Some(Event::DumpBegin("grant".into()))

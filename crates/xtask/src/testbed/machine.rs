@@ -24,6 +24,8 @@ pub struct Boot<'a> {
     pub initramfs: &'a Path,
     /// Scenarios for dom0 (`testbed=a+b` on its command line).
     pub scenarios: &'a [String],
+    /// Rounds of the scenarios (`testbed-repeat=N` on dom0's command line).
+    pub rounds: u32,
     /// Outer QEMU's stderr goes here.
     pub qemu_log: &'a Path,
     /// Every console line is written here, after wall-clock seconds since the start.
@@ -60,9 +62,10 @@ impl Machine {
                            guest_loglvl=all noreboot conring_size=1m";
         // A comma separates multiboot modules here, so module arguments must not contain one.
         let modules = format!(
-            "{} console=hvc0 earlyprintk=xen loglevel=4 testbed={},{}",
+            "{} console=hvc0 earlyprintk=xen loglevel=4 testbed={} testbed-repeat={},{}",
             boot.kernel.display(),
             boot.scenarios.join("+"),
+            boot.rounds.max(1),
             boot.initramfs.display()
         );
         let qemu_log = File::create(boot.qemu_log)
