@@ -32,7 +32,7 @@ use xen_bus::interface::shared::PlatformServices;
 use xen_bus::shutdown_ioctl::{
     GUID_DEVINTERFACE_XENPCI_SHUTDOWN, IOCTL_XENPCI_SHUTDOWN_WAIT_REQUEST,
 };
-use xen_hal::{DomainId, Hypervisor, SharedMemory};
+use xen_hal::{Hypervisor, SharedMemory};
 use xen_hal::{OwnedPages, PhysicalMapper};
 use xen_hypercall::arch::x86_64::{detect_xen, HypercallPage};
 use xen_platform::bringup::StoreRing;
@@ -780,11 +780,21 @@ fn connect_store(ext: &DeviceExtension, running: &Running, store: StoreRing) {
             return;
         }
     };
-    let own_domid = xenbus::handshake::read_own_domid(&mut client).ok();
-    match own_domid {
-        Some(domid) => info!("xenstore connected (domid {})", domid.0),
-        None => warn!("xenstore: reading domid failed"),
-    }
+    // Fail closed without our domain id: children would be told DOMID_SELF and no backend path
+    // could be checked against it (the bus's scan refuses to run without it too).
+    let own_domid = match xenbus::handshake::read_own_domid(&mut client) {
+        Ok(domid) => {
+            info!("xenstore connected (domid {})", domid.0);
+            domid
+        }
+        Err(e) => {
+            error!(
+                "xenstore: reading domid failed ({:?}): no children are offered",
+                e
+            );
+            return;
+        }
+    };
     if let Err(e) = watch_devices(&mut client) {
         error!("xenstore: watch on device failed: {:?}", e);
     }
@@ -812,18 +822,14 @@ fn connect_store(ext: &DeviceExtension, running: &Running, store: StoreRing) {
     let services: pdo::Services = unsafe { &*services };
     lock_store(ext);
     // SAFETY: the mutex is held.
-    unsafe {
-        running
-            .platform()
-            .set_store(client, own_domid.unwrap_or(DomainId::SELF))
-    };
+    unsafe { running.platform().set_store(client, own_domid) };
     // SAFETY: the mutex is held: the bus is ours.
     let bus = unsafe { &mut *ext.bus.get() };
     // SAFETY: the services outlive the children (see above).
     unsafe { bus.set_platform(child_resources, Some(services), parent_bus) };
     let changed = match store_client(ext) {
         // SAFETY: PASSIVE_LEVEL, serialised by the store mutex.
-        Some(client) => unsafe { bus.rescan(client, own_domid) },
+        Some(client) => unsafe { bus.rescan(client, Some(own_domid)) },
         None => false,
     };
     unlock_store(ext);

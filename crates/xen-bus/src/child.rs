@@ -21,6 +21,10 @@ pub enum ChildError {
     OutOfMemory,
     /// xenstore or xenbus failed (the scan is retried on the next watch event).
     Xenbus(xenbus::XenbusError),
+    /// Our own domain id is not known (its `domid` node could not be read): without it a
+    /// backend path naming another frontend domain cannot be refused, so no backend is
+    /// accepted and no child is offered (the scan is retried on the next watch event).
+    OwnDomainUnknown,
 }
 
 impl From<OutOfMemory> for ChildError {
@@ -40,6 +44,7 @@ impl fmt::Display for ChildError {
         match self {
             ChildError::OutOfMemory => f.write_str("out of memory"),
             ChildError::Xenbus(e) => write!(f, "xenstore: {e:?}"),
+            ChildError::OwnDomainUnknown => f.write_str("own domain id unknown"),
         }
     }
 }

@@ -39,13 +39,16 @@ pub enum BackendStatus {
 }
 
 /// Reads the backend status of `device` (never fails on peer data: garbage is `Gone`). Only a
-/// failing xenstore connection is an error.
+/// failing xenstore connection is an error, and an unknown own domain id (`None`, the caller
+/// could not read `domid`): the backend path's frontend domain must be checked against ours,
+/// so without it nothing is accepted ([`ChildError::OwnDomainUnknown`], fail closed).
 pub fn backend_status<S: Store + ?Sized>(
     store: &mut S,
     device: &DeviceRef,
     own_domid: Option<DomainId>,
 ) -> Result<BackendStatus, ChildError> {
-    let backend = match read_backend(store, device, own_domid) {
+    let own_domid = own_domid.ok_or(ChildError::OwnDomainUnknown)?;
+    let backend = match read_backend(store, device, Some(own_domid)) {
         Ok(b) => b,
         Err(e) if is_connection_error(&e) => return Err(e.into()),
         Err(_) => return Ok(BackendStatus::Gone),
@@ -126,12 +129,17 @@ impl ChildSet {
     }
 
     /// Scans xenstore (`root` is normally `device`) and applies the changes; returns them.
+    /// Without our own domain id (`None`) the scan fails with
+    /// [`ChildError::OwnDomainUnknown`] and changes nothing: no backend can be validated.
     pub fn scan<S: Store + ?Sized>(
         &mut self,
         store: &mut S,
         root: &str,
         own_domid: Option<DomainId>,
     ) -> Result<Vec<HotplugAction>, ChildError> {
+        if own_domid.is_none() {
+            return Err(ChildError::OwnDomainUnknown);
+        }
         let listing = xenbus::enumerate(store, root)?;
         let mut statuses = Vec::new();
         statuses
@@ -308,6 +316,62 @@ mod tests {
             )
             .unwrap();
         assert!(matches!(&a[..], [HotplugAction::Added(c)] if c.device.id == 768));
+    }
+
+    /// A backend path naming another frontend domain is refused by the domid check, so a scan
+    /// that does not know our domain id must not skip the check: it fails closed.
+    #[test]
+    fn without_our_domain_id_no_backend_is_accepted() {
+        use xen_hal::fake::FakeClock;
+        use xen_hal::Clock as _;
+        use xenstore::fake::{ClockRef, FakeXenstored};
+        use xenstore::{Access, Client, Permission};
+
+        let mut store = FakeXenstored::new(5);
+        // Our device points at a live backend that serves domain 6, not us.
+        let other = "/local/domain/0/backend/vbd/6/768";
+        store.set(other, b"");
+        store.set_perms_direct(
+            other,
+            &[
+                Permission {
+                    domid: DomainId(0),
+                    access: Access::None,
+                },
+                Permission {
+                    domid: DomainId(5),
+                    access: Access::Read,
+                },
+            ],
+        );
+        store.set(&alloc::format!("{other}/state"), b"4");
+        store.set("device/vbd/768/backend", other.as_bytes());
+        store.set("device/vbd/768/backend-id", b"0");
+        store.set("device/vbd/768/state", b"1");
+        let clock = FakeClock::new();
+        let mut client =
+            Client::new(&mut store, ClockRef(&clock), |_| clock.stall_us(1000)).unwrap();
+        client.set_timeout_ms(50);
+        let device = dev("vbd", 768);
+
+        assert_eq!(
+            backend_status(&mut client, &device, Some(DomainId(5))),
+            Ok(BackendStatus::Gone)
+        );
+        assert_eq!(
+            backend_status(&mut client, &device, None),
+            Err(ChildError::OwnDomainUnknown)
+        );
+        let mut set = ChildSet::new();
+        assert_eq!(
+            set.scan(&mut client, "device", None),
+            Err(ChildError::OwnDomainUnknown)
+        );
+        assert_eq!(set.present().count(), 0);
+        assert!(set
+            .scan(&mut client, "device", Some(DomainId(5)))
+            .unwrap()
+            .is_empty());
     }
 
     /// Random device trees and backend directories in a fake xenstored: a scan never panics

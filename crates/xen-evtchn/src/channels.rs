@@ -231,7 +231,11 @@ impl EventChannels {
         Ok(hv.evtchn_send(port)?)
     }
 
-    /// `EVTCHNOP_bind_vcpu`: delivers `port` to `vcpu` from now on.
+    /// `EVTCHNOP_bind_vcpu`: delivers `port` to `vcpu` from now on. Only vCPU 0 is accepted
+    /// (other vCPUs fail with [`EvtchnError::VcpuNotServiced`] and no hypercall is made): the
+    /// callback interrupt (`HVM_PARAM_CALLBACK_IRQ` as a GSI or PCI INTx) is raised for vCPU 0's
+    /// upcall only, and the platform scans only vCPU 0's selector, so a port moved to another
+    /// vCPU would set that vCPU's selector, raise no interrupt and never be handled.
     pub fn bind_vcpu(
         &self,
         hv: &impl Hypervisor,
@@ -241,6 +245,9 @@ impl EventChannels {
         self.slot(port)?;
         if vcpu.0 as usize >= XEN_LEGACY_MAX_VCPUS {
             return Err(EvtchnError::VcpuOutOfRange(vcpu));
+        }
+        if vcpu != VcpuId(0) {
+            return Err(EvtchnError::VcpuNotServiced(vcpu));
         }
         Ok(hv.evtchn_bind_vcpu(port, vcpu)?)
     }

@@ -26,6 +26,9 @@ pub enum EvtchnError {
     NotBound(EventChannelPort),
     /// The vCPU has no `vcpu_info` in `shared_info`.
     VcpuOutOfRange(VcpuId),
+    /// A port may not be moved to this vCPU: only vCPU 0's upcalls are serviced (see
+    /// [`EventChannels::bind_vcpu`](crate::EventChannels::bind_vcpu)).
+    VcpuNotServiced(VcpuId),
     /// A `shared_info` access fell outside the window (a bug, reported not panicked).
     Memory(OutOfBounds),
 }
@@ -60,6 +63,9 @@ impl fmt::Display for EvtchnError {
             EvtchnError::AlreadyBound(p) => write!(f, "event channel port {} already bound", p.0),
             EvtchnError::NotBound(p) => write!(f, "event channel port {} has no handler", p.0),
             EvtchnError::VcpuOutOfRange(v) => write!(f, "vCPU {} has no legacy vcpu_info", v.0),
+            EvtchnError::VcpuNotServiced(v) => {
+                write!(f, "vCPU {} gets no upcalls here (only vCPU 0 does)", v.0)
+            }
             EvtchnError::Memory(e) => write!(f, "shared_info access out of bounds: {e:?}"),
         }
     }

@@ -12,7 +12,8 @@
 //!
 //! Types take `&mut self` to change bookkeeping and `&self` to dispatch; locking is the OS
 //! glue's job. Only the first `XEN_LEGACY_MAX_VCPUS` vCPUs (whose `vcpu_info` is inside
-//! `shared_info`) are supported.
+//! `shared_info`) are supported, and ports stay on vCPU 0: the HVM callback interrupt is raised
+//! for vCPU 0's upcall only, so [`EventChannels::bind_vcpu`] refuses any other vCPU.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -366,7 +366,8 @@ fn upcalls_use_the_vcpus_own_vcpu_info() {
     let mut f = fixture(64);
     let port = f.channels.alloc_unbound(&f.hv, DomainId(0)).unwrap();
     f.channels.bind_handler(&f.hv, port, record, 2).unwrap();
-    f.channels.bind_vcpu(&f.hv, port, VcpuId(3)).unwrap();
+    // Xen raising the port on vCPU 3 (a port Xen bound there; ours cannot be moved, see
+    // `only_vcpu_0_is_accepted_by_bind_vcpu`).
     f.hv.xen.raise(3, port.0);
     assert_eq!(f.channels.handle_upcall(VcpuId(0)).unwrap().dispatched, 0);
     assert_eq!(f.hv.xen.upcall_pending(3), 1);
@@ -379,6 +380,37 @@ fn upcalls_use_the_vcpus_own_vcpu_info() {
     assert_eq!(
         f.channels.bind_vcpu(&f.hv, port, VcpuId(40)),
         Err(EvtchnError::VcpuOutOfRange(VcpuId(40)))
+    );
+}
+
+/// The callback interrupt fires for vCPU 0's upcall only and the platform scans only vCPU 0's
+/// selector: a port moved to another vCPU would never be handled, so the move is refused
+/// before the hypercall.
+#[test]
+fn only_vcpu_0_is_accepted_by_bind_vcpu() {
+    let mut f = fixture(64);
+    let port = f.channels.alloc_unbound(&f.hv, DomainId(0)).unwrap();
+    f.channels.bind_handler(&f.hv, port, record, 4).unwrap();
+    for vcpu in [1, 3, 31] {
+        assert_eq!(
+            f.channels.bind_vcpu(&f.hv, port, VcpuId(vcpu)),
+            Err(EvtchnError::VcpuNotServiced(VcpuId(vcpu)))
+        );
+    }
+    f.channels.bind_vcpu(&f.hv, port, VcpuId(0)).unwrap();
+    // No hypercall for the refused ones: only the vCPU 0 bind reached Xen.
+    let binds: Vec<_> =
+        f.hv.record
+            .calls()
+            .into_iter()
+            .filter(|c| matches!(c, HypervisorCall::EvtchnBindVcpu { .. }))
+            .collect();
+    assert_eq!(
+        binds,
+        vec![HypervisorCall::EvtchnBindVcpu {
+            port,
+            vcpu: VcpuId(0)
+        }]
     );
 }
 

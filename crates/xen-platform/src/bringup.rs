@@ -42,6 +42,7 @@ pub const DEVICE_WATCH_PATH: &str = "device";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallbackVia {
     /// A global system interrupt (the platform device's IRQ line as the I/O APIC sees it).
+    /// GSI 0 cannot be named: it encodes to 0, which Xen reads as "no callback".
     Gsi(u32),
     /// The platform device's PCI INTx pin.
     PciIntx {
@@ -65,9 +66,13 @@ pub struct BadCallbackVia(pub CallbackVia);
 impl CallbackVia {
     /// The `HVM_PARAM_CALLBACK_IRQ` value: type in bits 63:56; for a GSI the number in 55:0;
     /// for PCI INTx domain in 47:32, bus in 31:16, devfn in 15:8 and the pin in 1:0.
+    ///
+    /// `Gsi(0)` is refused: the GSI type is 0, so it would encode to the whole value 0, which
+    /// turns the callback off, and the platform would come up with no event delivery at all.
     pub fn encode(self) -> Result<u64, BadCallbackVia> {
         const TYPE_SHIFT: u32 = 56;
         match self {
+            CallbackVia::Gsi(0) => Err(BadCallbackVia(self)),
             CallbackVia::Gsi(gsi) => {
                 Ok((HVM_PARAM_CALLBACK_TYPE_GSI << TYPE_SHIFT) | u64::from(gsi))
             }
@@ -532,6 +537,7 @@ mod tests {
     #[test]
     fn callback_encodings_follow_params_h() {
         assert_eq!(CallbackVia::Gsi(28).encode(), Ok(28));
+        assert_eq!(CallbackVia::Gsi(1).encode(), Ok(1));
         let intx = CallbackVia::PciIntx {
             segment: 0,
             bus: 0,
@@ -565,6 +571,12 @@ mod tests {
             pin: 4,
         };
         assert!(bad.encode().is_err());
+    }
+
+    #[test]
+    fn gsi_zero_is_refused_since_zero_means_no_callback() {
+        let zero = CallbackVia::Gsi(0);
+        assert_eq!(zero.encode(), Err(BadCallbackVia(zero)));
     }
 
     #[test]

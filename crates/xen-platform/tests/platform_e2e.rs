@@ -12,6 +12,7 @@ use xen_hal::{
     DomainId, EventChannelStatus, Hypervisor, Instant, OwnedPages, PageAllocator, PageRange, Pfn,
     XenError, PAGE_SIZE,
 };
+use xen_platform::bringup::BadCallbackVia;
 use xen_platform::shutdown::{self, CONTROL_SHUTDOWN};
 use xen_platform::{
     watch_devices, BringUpError, CallbackVia, Platform, PlatformConfig, PlatformResources,
@@ -361,6 +362,35 @@ fn bad_bars_fail_with_the_step_named() {
         m.guest.hypervisor.hvm_get_param(HVM_PARAM_CALLBACK_IRQ),
         Ok(0)
     );
+}
+
+/// GSI 0 would set `HVM_PARAM_CALLBACK_IRQ` to 0, which is "no callback": the bring-up
+/// refuses it before touching anything, instead of coming up with no event delivery.
+#[test]
+fn gsi_zero_is_refused_before_anything_is_placed() {
+    let m = machine();
+    let zero = PlatformResources {
+        callback: CallbackVia::Gsi(0),
+        ..resources(m.bar.pfn)
+    };
+    let err = Platform::bring_up(
+        m.guest.hypervisor.clone(),
+        &*m.guest.memory,
+        zero,
+        PlatformConfig::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        BringUpError::CallbackEncoding(BadCallbackVia(CallbackVia::Gsi(0)))
+    );
+    // The BAR is still free: a bring-up with a real GSI places shared_info there.
+    let platform = bring_up(&m);
+    assert_eq!(
+        m.guest.hypervisor.hvm_get_param(HVM_PARAM_CALLBACK_IRQ),
+        Ok(u64::from(GSI))
+    );
+    drop(platform);
 }
 
 /// Bring-up against a recording fake: the order of operations (callback last), grant frames

@@ -7,7 +7,8 @@ mod common;
 use common::blkfront::{MiniBlkfront, Platform};
 use xen_hal::DomainId;
 use xen_sim::World;
-use xenbus::{diff, enumerate, DeviceRef, SkipReason};
+use xenbus::{diff, enumerate, wait_for_state, DeviceRef, SkipReason, XenbusError, XenbusState};
+use xenstore::XsErrno;
 
 #[test]
 fn attach_and_detach_are_seen_through_the_device_watch() {
@@ -47,6 +48,57 @@ fn attach_and_detach_are_seen_through_the_device_watch() {
     let gone = enumerate(&mut p.xs, "device").unwrap();
     let changes = diff(&after.devices, &gone.devices).unwrap();
     assert_eq!(changes.removed, vec![DeviceRef::new("vbd", 51712).unwrap()]);
+    assert_eq!(
+        world.with_sim(|sim| sim.hv.live_mappings(DomainId::DOM0)),
+        0
+    );
+    assert_eq!(p.grants.in_use(), 0);
+}
+
+/// `xl block-detach` against a frontend that only follows the state machine: libxl sets the
+/// backend Closing and blkback stays Closing until the frontend is Closed, so each backend
+/// state change must be answered in one step, without waiting for another change.
+#[test]
+fn detach_completes_when_the_frontend_follows_the_state_machine() {
+    let world = World::new();
+    let guest = world.create_guest(5, "vm5");
+    let memory = guest.memory.clone();
+    let mut p = Platform::new(&world, &guest, &memory);
+    let (paths, blkback) = world.attach_vbd(5, 51712, 16);
+    let mut front = MiniBlkfront::probe(&mut p, 51712).unwrap();
+    front.connect(&mut p).unwrap();
+    world.detach_vbd(&paths).unwrap();
+    let mut changes = 0;
+    loop {
+        let theirs = front.follow_backend(&mut p).unwrap();
+        if matches!(theirs, XenbusState::Closed | XenbusState::Unknown) {
+            break;
+        }
+        changes += 1;
+        assert!(
+            changes < 8,
+            "backend {theirs:?}, ours {:?}",
+            front.state.get()
+        );
+        // The next backend change, or the stall this test is about (a timeout).
+        match wait_for_state(&mut p.xs, &front.backend, 20, |s| s != theirs) {
+            Ok(_) => {}
+            // The toolstack removed the directories once the backend was Closed.
+            Err(XenbusError::Store(xenstore::Error::Xs(XsErrno::ENOENT | XsErrno::EACCES))) => {
+                break
+            }
+            Err(e) => panic!(
+                "stalled: backend {theirs:?}, ours {:?}: {e:?}",
+                front.state.get()
+            ),
+        }
+    }
+    assert_eq!(front.state.get(), XenbusState::Closed);
+    world.run_until_idle().unwrap();
+    assert!(blkback.borrow().is_removed());
+    assert!(world.xs_read(&paths.backend).is_err());
+    assert!(world.xs_read(&paths.frontend).is_err());
+    front.release(&mut p).unwrap();
     assert_eq!(
         world.with_sim(|sim| sim.hv.live_mappings(DomainId::DOM0)),
         0

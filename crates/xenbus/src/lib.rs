@@ -4,7 +4,8 @@
 //! - [`state`]: [`XenbusState`] (checked parsing of `state` nodes) and the frontend state
 //!   machine, with Linux's `backend_changed` reactions as a pure function.
 //! - [`keys`]: key names per protocol (common, vbd, vif).
-//! - [`negotiate`]: `min(ours, theirs)` negotiation; only agreed features are advertised.
+//! - [`negotiate`]: `min(ours, theirs)` negotiation; only agreed features are advertised; a
+//!   backend advertisement that is not a number counts as absent (named for the log).
 //! - [`mod@publish`]: ring refs, event channels, protocol and features written in one
 //!   transaction, retried on EAGAIN; state switches along the state machine.
 //! - [`handshake`]: backend discovery and validation, state reads, bounded watch-driven waits.

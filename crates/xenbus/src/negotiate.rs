@@ -1,10 +1,79 @@
 //! Feature negotiation as typed data: each result is `min(ours, theirs)`, a feature is on only
 //! if both sides have it, and the frontend publishes only what it supports and agreed to.
+//!
+//! A backend advertisement that is not a number counts as absent: the feature is off and the
+//! limit takes its protocol default, as Linux's frontends read them (`xenbus_read_unsigned`
+//! with a default). One garbage value does not fail the negotiation; the offer names the keys
+//! so ignored ([`Unparsable`]) for the driver to log.
 
 use crate::error::XenbusError;
 use crate::keys::{common, vbd, vif};
 use crate::publish::Publication;
 use crate::store::{read_flag, read_u32, read_u64, Store};
+
+/// Most advertisements one offer reads (each can be unparsable once).
+const MAX_OFFER_KEYS: usize = 8;
+
+/// The backend advertisements that held something other than a number and were read as
+/// absent (feature off, limit at its default). Only for diagnostics: the negotiation already
+/// went on without them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Unparsable {
+    keys: [Option<&'static str>; MAX_OFFER_KEYS],
+}
+
+impl Unparsable {
+    /// The keys, in the order they were read.
+    pub fn keys(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.keys.iter().flatten().copied()
+    }
+
+    /// Whether every advertisement parsed.
+    pub fn is_empty(&self) -> bool {
+        self.keys().next().is_none()
+    }
+
+    fn record(&mut self, key: &'static str) {
+        // Each offer reads fewer than MAX_OFFER_KEYS keys, so a free slot is always there.
+        if let Some(slot) = self.keys.iter_mut().find(|k| k.is_none()) {
+            *slot = Some(key);
+        }
+    }
+}
+
+/// Turns a garbage value of `key` into "absent", noting the key; other errors (the store's)
+/// stay errors.
+fn lenient<T>(
+    read: Result<Option<T>, XenbusError>,
+    key: &'static str,
+    unparsable: &mut Unparsable,
+) -> Result<Option<T>, XenbusError> {
+    match read {
+        Err(XenbusError::BadValue(k)) if k == key => {
+            unparsable.record(key);
+            Ok(None)
+        }
+        other => other,
+    }
+}
+
+fn offered_u32<S: Store + ?Sized>(
+    store: &mut S,
+    dir: &str,
+    key: &'static str,
+    unparsable: &mut Unparsable,
+) -> Result<Option<u32>, XenbusError> {
+    lenient(read_u32(store, dir, key), key, unparsable)
+}
+
+fn offered_flag<S: Store + ?Sized>(
+    store: &mut S,
+    dir: &str,
+    key: &'static str,
+    unparsable: &mut Unparsable,
+) -> Result<Option<bool>, XenbusError> {
+    lenient(read_flag(store, dir, key), key, unparsable)
+}
 
 /// Largest ring page order any frontend here uses (Linux's `XENBUS_MAX_RING_GRANT_ORDER`: 16 pages).
 pub const MAX_RING_PAGE_ORDER: u32 = 4;
@@ -69,19 +138,30 @@ pub struct VbdBackendOffer {
     pub persistent: Option<bool>,
     /// `multi-queue-max-queues`.
     pub max_queues: Option<u32>,
+    /// Advertisements that were not numbers (read as absent).
+    pub unparsable: Unparsable,
 }
 
 impl VbdBackendOffer {
-    /// Reads the offer from the backend directory; garbage values are typed errors.
+    /// Reads the offer from the backend directory. A value that is not a number (or out of
+    /// range) is read as absent and named in `unparsable`; only xenstore failures are errors.
     pub fn read<S: Store + ?Sized>(store: &mut S, backend: &str) -> Result<Self, XenbusError> {
+        let mut bad = Unparsable::default();
+        let u = &mut bad;
         Ok(VbdBackendOffer {
-            max_ring_page_order: read_u32(store, backend, common::MAX_RING_PAGE_ORDER)?,
-            max_indirect_segments: read_u32(store, backend, vbd::FEATURE_MAX_INDIRECT_SEGMENTS)?,
-            flush_cache: read_flag(store, backend, vbd::FEATURE_FLUSH_CACHE)?,
-            barrier: read_flag(store, backend, vbd::FEATURE_BARRIER)?,
-            discard: read_flag(store, backend, vbd::FEATURE_DISCARD)?,
-            persistent: read_flag(store, backend, vbd::FEATURE_PERSISTENT)?,
-            max_queues: read_u32(store, backend, common::MULTI_QUEUE_MAX_QUEUES)?,
+            max_ring_page_order: offered_u32(store, backend, common::MAX_RING_PAGE_ORDER, u)?,
+            max_indirect_segments: offered_u32(
+                store,
+                backend,
+                vbd::FEATURE_MAX_INDIRECT_SEGMENTS,
+                u,
+            )?,
+            flush_cache: offered_flag(store, backend, vbd::FEATURE_FLUSH_CACHE, u)?,
+            barrier: offered_flag(store, backend, vbd::FEATURE_BARRIER, u)?,
+            discard: offered_flag(store, backend, vbd::FEATURE_DISCARD, u)?,
+            persistent: offered_flag(store, backend, vbd::FEATURE_PERSISTENT, u)?,
+            max_queues: offered_u32(store, backend, common::MULTI_QUEUE_MAX_QUEUES, u)?,
+            unparsable: bad,
         })
     }
 }
@@ -208,19 +288,30 @@ pub struct VifBackendOffer {
     pub split_event_channels: Option<bool>,
     /// `multi-queue-max-queues`.
     pub max_queues: Option<u32>,
+    /// Advertisements that were not numbers (read as absent).
+    pub unparsable: Unparsable,
 }
 
 impl VifBackendOffer {
-    /// Reads the offer from the backend directory; garbage values are typed errors.
+    /// Reads the offer from the backend directory. A value that is not a number (or out of
+    /// range) is read as absent and named in `unparsable`; only xenstore failures are errors.
     pub fn read<S: Store + ?Sized>(store: &mut S, backend: &str) -> Result<Self, XenbusError> {
+        let mut bad = Unparsable::default();
+        let u = &mut bad;
         Ok(VifBackendOffer {
-            rx_copy: read_flag(store, backend, vif::FEATURE_RX_COPY)?,
-            sg: read_flag(store, backend, vif::FEATURE_SG)?,
-            gso_tcpv4: read_flag(store, backend, vif::FEATURE_GSO_TCPV4)?,
-            gso_tcpv6: read_flag(store, backend, vif::FEATURE_GSO_TCPV6)?,
-            ipv6_csum_offload: read_flag(store, backend, vif::FEATURE_IPV6_CSUM_OFFLOAD)?,
-            split_event_channels: read_flag(store, backend, vif::FEATURE_SPLIT_EVENT_CHANNELS)?,
-            max_queues: read_u32(store, backend, common::MULTI_QUEUE_MAX_QUEUES)?,
+            rx_copy: offered_flag(store, backend, vif::FEATURE_RX_COPY, u)?,
+            sg: offered_flag(store, backend, vif::FEATURE_SG, u)?,
+            gso_tcpv4: offered_flag(store, backend, vif::FEATURE_GSO_TCPV4, u)?,
+            gso_tcpv6: offered_flag(store, backend, vif::FEATURE_GSO_TCPV6, u)?,
+            ipv6_csum_offload: offered_flag(store, backend, vif::FEATURE_IPV6_CSUM_OFFLOAD, u)?,
+            split_event_channels: offered_flag(
+                store,
+                backend,
+                vif::FEATURE_SPLIT_EVENT_CHANNELS,
+                u,
+            )?,
+            max_queues: offered_u32(store, backend, common::MULTI_QUEUE_MAX_QUEUES, u)?,
+            unparsable: bad,
         })
     }
 }
@@ -368,6 +459,7 @@ mod tests {
                 discard: theirs.4,
                 persistent: theirs.5,
                 max_queues: theirs.6,
+                unparsable: Unparsable::default(),
             };
             let n = negotiate_vbd(&ours, &theirs);
             prop_assert!(n.ring_page_order <= ours.max_ring_page_order);

@@ -189,29 +189,41 @@ pub enum FrontendAction {
     /// Allocate rings, publish them and move to Initialised (or Connected, if the frontend
     /// connects without waiting): the backend is in InitWait.
     TalkToBackend,
+    /// The backend is Connected while we are still Initialising (we missed its InitWait, or it
+    /// connects without waiting for us): allocate and publish the rings, then read its details
+    /// and move straight to Connected. Waiting for another backend event here would stall: the
+    /// backend is already where it will stay.
+    TalkToBackendAndConnect,
     /// The backend is Connected: read its details and move to Connected.
     Connect,
-    /// The backend is closing or gone: quiesce, then move to Closing.
+    /// The backend vanished under a live connection (its `state` reads as Unknown): quiesce,
+    /// then move to Closing.
     Close,
-    /// The backend closed after us: move to Closed.
+    /// The backend is closing or closed (a toolstack detach, or its error): quiesce, release
+    /// the rings and move to Closed, as Linux's frontends do (`xenbus_frontend_closed`).
+    /// Linux backends stay Closing until the frontend is Closed, so stopping at Closing would
+    /// stall both sides until the toolstack's timeout.
     Closed,
     /// The backend closed while we are Closed: a fresh start (Initialising) is possible.
     Restart,
 }
 
 /// The action for a backend state change, given our state.
+///
+/// A watch fires only when the backend writes a new state, so every action completes our
+/// side of the step without waiting for a further backend change: backend Closing or Closed
+/// closes us in one step (we never wait in Closing for the backend), and backend Connected
+/// while we are Initialising connects in one step.
 pub fn backend_changed(ours: XenbusState, backend: XenbusState) -> FrontendAction {
     use XenbusState::*;
     match (backend, ours) {
         (InitWait, Initialising) => FrontendAction::TalkToBackend,
         (Connected, Initialised) => FrontendAction::Connect,
-        (Connected, Initialising) => FrontendAction::TalkToBackend,
-        (Closing, Closing) | (Closed, Closing) => FrontendAction::Closed,
+        (Connected, Initialising) => FrontendAction::TalkToBackendAndConnect,
         (Closing, Closed) => FrontendAction::None,
         (Closed, Closed) => FrontendAction::Restart,
-        (Closing, _) | (Closed, _) | (Unknown, Connected) | (Unknown, Initialised) => {
-            FrontendAction::Close
-        }
+        (Closing, _) | (Closed, _) => FrontendAction::Closed,
+        (Unknown, Connected) | (Unknown, Initialised) => FrontendAction::Close,
         _ => FrontendAction::None,
     }
 }
@@ -232,9 +244,12 @@ pub fn action_target(
             Initialised
         }),
         FrontendAction::TalkToBackend => None,
+        FrontendAction::TalkToBackendAndConnect if ours == Initialising => Some(Connected),
+        FrontendAction::TalkToBackendAndConnect => None,
         FrontendAction::Connect => Some(Connected),
         FrontendAction::Close if ours == Closing || ours == Closed => None,
         FrontendAction::Close => Some(Closing),
+        FrontendAction::Closed if ours == Closed => None,
         FrontendAction::Closed => Some(Closed),
         FrontendAction::Restart => Some(Initialising),
     }
@@ -319,8 +334,7 @@ mod tests {
             (Initialising, Initialising),
             (InitWait, Initialised),
             (Connected, Connected),
-            (Closing, Closing),
-            (Closed, Closed),
+            (Closing, Closed),
             (Closed, Initialising),
         ] {
             let action = backend_changed(ours.get(), backend);
@@ -328,6 +342,105 @@ mod tests {
                 ours.transition(to).unwrap();
             }
             assert_eq!(ours.get(), expected, "backend {backend:?}");
+        }
+    }
+
+    #[test]
+    fn backend_closing_closes_the_frontend_in_one_step() {
+        use XenbusState::*;
+        // `xl block-detach`: libxl sets the backend Closing, and Linux's blkback/netback stay
+        // Closing until the frontend is Closed. Whatever we were doing, one step gets us there.
+        for ours in [
+            Unknown,
+            Initialising,
+            Initialised,
+            Connected,
+            Closing,
+            Reconfiguring,
+            Reconfigured,
+        ] {
+            for backend in [Closing, Closed] {
+                let action = backend_changed(ours, backend);
+                assert_eq!(
+                    action,
+                    FrontendAction::Closed,
+                    "{ours:?}, backend {backend:?}"
+                );
+                assert_eq!(action_target(action, ours, false), Some(Closed));
+                assert!(frontend_transition_allowed(ours, Closed));
+            }
+        }
+        // Already Closed: nothing more to write while the backend is Closing.
+        assert_eq!(backend_changed(Closed, Closing), FrontendAction::None);
+        assert_eq!(action_target(FrontendAction::Closed, Closed, false), None);
+    }
+
+    #[test]
+    fn backend_connected_while_initialising_connects_in_one_step() {
+        use XenbusState::*;
+        let action = backend_changed(Initialising, Connected);
+        assert_eq!(action, FrontendAction::TalkToBackendAndConnect);
+        for direct in [false, true] {
+            assert_eq!(action_target(action, Initialising, direct), Some(Connected));
+        }
+        assert!(frontend_transition_allowed(Initialising, Connected));
+        // Only from Initialising: elsewhere the rings are already published (or torn down).
+        for ours in [Initialised, Connected, Closing, Closed] {
+            assert_eq!(action_target(action, ours, false), None, "{ours:?}");
+        }
+    }
+
+    /// A Linux-like backend (blkback's and netback's `frontend_changed`), reduced to its
+    /// states. It writes its `state` only when the state changes, so only then does the
+    /// frontend's watch fire.
+    struct ModelBackend {
+        state: XenbusState,
+        /// Cleared by the toolstack's detach (`online` = 0).
+        online: bool,
+        /// Connects as soon as it is probed, without waiting for the frontend's details (the
+        /// frontend then reads Connected while Initialising, having missed InitWait).
+        eager: bool,
+        /// Unregistered (Closed while offline, or the frontend vanished): reacts no more.
+        gone: bool,
+    }
+
+    impl ModelBackend {
+        fn probed(eager: bool) -> ModelBackend {
+            ModelBackend {
+                state: if eager {
+                    XenbusState::Connected
+                } else {
+                    XenbusState::InitWait
+                },
+                online: true,
+                eager,
+                gone: false,
+            }
+        }
+
+        /// Reacts to the frontend's state; returns whether it wrote a new state.
+        fn frontend_changed(&mut self, front: XenbusState) -> bool {
+            use XenbusState::*;
+            if self.gone {
+                return false;
+            }
+            let before = self.state;
+            match front {
+                Initialising if self.state == Closed => {
+                    self.state = if self.eager { Connected } else { InitWait };
+                }
+                Initialised | Connected if matches!(self.state, InitWait | Connected) => {
+                    self.state = Connected;
+                }
+                Closing => self.state = Closing,
+                Closed => {
+                    self.state = Closed;
+                    self.gone = !self.online;
+                }
+                Unknown => self.gone = true,
+                _ => {}
+            }
+            self.state != before
         }
     }
 
@@ -366,6 +479,60 @@ mod tests {
                 let s = ours.get();
                 prop_assert!(s == XenbusState::Closed || frontend_transition_allowed(s, XenbusState::Closed));
             }
+        }
+
+        /// A frontend driven only by `backend_changed` and a Linux-like backend driven only by
+        /// our state, each acting on the other's watch events in any order: the handshake
+        /// connects both sides, and a toolstack detach at any moment ends with the backend
+        /// Closed (the detach completes without the toolstack's timeout).
+        #[test]
+        fn handshake_and_detach_against_a_linux_backend_never_stall(
+            eager in any::<bool>(),
+            direct in any::<bool>(),
+            detach_at in 0usize..24,
+            order in proptest::collection::vec(any::<bool>(), 64),
+        ) {
+            use XenbusState::*;
+            let mut backend = ModelBackend::probed(eager);
+            let mut ours = FrontendState::new();
+            ours.transition(Initialising).unwrap();
+            // Pending watch events: the backend wrote (the frontend's watch), we wrote (the
+            // backend's watch).
+            let (mut front_event, mut back_event) = (true, false);
+            let mut detached = false;
+            let mut steps = 0usize;
+            loop {
+                let quiet = !front_event && !back_event;
+                if !detached && (steps == detach_at || quiet) {
+                    if quiet {
+                        // Nothing left to happen before the detach: the handshake finished.
+                        prop_assert_eq!((ours.get(), backend.state), (Connected, Connected));
+                    }
+                    backend.online = false;
+                    backend.state = Closing;
+                    front_event = true;
+                    detached = true;
+                    continue;
+                }
+                if quiet {
+                    break;
+                }
+                prop_assert!(steps < 64, "no quiescence: ours {:?}, backend {:?}", ours.get(), backend.state);
+                let pick_front = order.get(steps).copied().unwrap_or(true);
+                steps += 1;
+                if front_event && (pick_front || !back_event) {
+                    front_event = false;
+                    let action = backend_changed(ours.get(), backend.state);
+                    if let Some(to) = action_target(action, ours.get(), direct) {
+                        prop_assert!(ours.transition(to).is_ok());
+                        back_event = true;
+                    }
+                } else {
+                    back_event = false;
+                    front_event |= backend.frontend_changed(ours.get());
+                }
+            }
+            prop_assert_eq!(backend.state, Closed, "ours {:?}", ours.get());
         }
 
         #[test]

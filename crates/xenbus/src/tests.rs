@@ -250,6 +250,86 @@ fn hostile_backend_details_are_typed_errors() {
     );
 }
 
+/// One garbage advertisement must not fail the negotiation: it counts as absent (feature off,
+/// limit at its default), as Linux's frontends read it, and is named for the log.
+#[test]
+fn garbage_advertisements_fall_back_to_the_defaults() {
+    use crate::keys::vif;
+    use crate::negotiate::{negotiate_vif, VifBackendOffer, VifFrontendLimits};
+    let mut store = FakeXenstored::new(5);
+    toolstack(&mut store);
+    store.set(&alloc::format!("{BACK}/max-ring-page-order"), b"two");
+    store.set(&alloc::format!("{BACK}/feature-flush-cache"), b"yes");
+    // Out of range for the u32 it is.
+    store.set(
+        &alloc::format!("{BACK}/multi-queue-max-queues"),
+        b"4294967296",
+    );
+    store.set(&alloc::format!("{BACK}/feature-rx-copy"), b"1");
+    store.set(&alloc::format!("{BACK}/feature-sg"), b"1\0garbage");
+    store.set(&alloc::format!("{BACK}/feature-gso-tcpv4"), b"1");
+    let clock = FakeClock::new();
+    let mut c = client!(&mut store, &clock);
+
+    let offer = VbdBackendOffer::read(&mut c, BACK).unwrap();
+    assert_eq!(offer.max_ring_page_order, None);
+    assert_eq!(offer.flush_cache, None);
+    assert_eq!(offer.max_queues, None);
+    // The good ones are still read.
+    assert_eq!(offer.max_indirect_segments, Some(256));
+    assert_eq!(offer.persistent, Some(false));
+    assert_eq!(
+        offer.unparsable.keys().collect::<Vec<_>>(),
+        [
+            common::MAX_RING_PAGE_ORDER,
+            vbd::FEATURE_FLUSH_CACHE,
+            common::MULTI_QUEUE_MAX_QUEUES
+        ]
+    );
+    let ours = VbdFrontendLimits {
+        max_ring_page_order: 4,
+        max_indirect_segments: 32,
+        flush_cache: true,
+        barrier: false,
+        discard: false,
+        persistent: false,
+        max_queues: 4,
+    };
+    let agreed = negotiate_vbd(&ours, &offer);
+    assert_eq!(agreed.ring_page_order, 0);
+    assert!(!agreed.flush_cache);
+    assert_eq!(agreed.queues, 1);
+    assert_eq!(agreed.indirect_segments, 32);
+
+    let offer = VifBackendOffer::read(&mut c, BACK).unwrap();
+    assert_eq!(offer.sg, None);
+    assert_eq!(offer.gso_tcpv4, Some(true));
+    assert_eq!(
+        offer.unparsable.keys().collect::<Vec<_>>(),
+        [vif::FEATURE_SG, common::MULTI_QUEUE_MAX_QUEUES]
+    );
+    let ours = VifFrontendLimits {
+        sg: true,
+        gso_tcpv4: true,
+        gso_tcpv6: false,
+        ipv6_csum_offload: false,
+        split_event_channels: false,
+        max_queues: 2,
+    };
+    let agreed = negotiate_vif(&ours, &offer).unwrap();
+    assert!(!agreed.sg && agreed.gso_tcpv4);
+    assert_eq!(agreed.queues, 1);
+
+    // A clean offer names nothing.
+    let mut store = FakeXenstored::new(5);
+    toolstack(&mut store);
+    let mut c = client!(&mut store, &clock);
+    assert!(VbdBackendOffer::read(&mut c, BACK)
+        .unwrap()
+        .unparsable
+        .is_empty());
+}
+
 #[test]
 fn waiting_for_a_silent_backend_times_out() {
     let mut store = FakeXenstored::new(5);

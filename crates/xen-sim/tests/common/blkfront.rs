@@ -477,6 +477,32 @@ impl<'m> MiniBlkfront<'m> {
             )))) => {}
             Err(e) => return Err(e),
         }
+        self.release(p)
+    }
+
+    /// One backend state change, answered only by `xenbus::state::backend_changed` (a driver's
+    /// watch callback): moves our state where the state machine says. Only the closing half is
+    /// acted on here (the rings are already up); returns the backend state that was read.
+    pub fn follow_backend<H: Hypervisor + Clone>(
+        &mut self,
+        p: &mut Platform<'m, H>,
+    ) -> Result<XenbusState, FrontError> {
+        let theirs = self.backend_state(p)?;
+        let ours = self.state.get();
+        let action = xenbus::state::backend_changed(ours, theirs);
+        if let Some(to) = xenbus::state::action_target(action, ours, false) {
+            if matches!(to, XenbusState::Closing | XenbusState::Closed) {
+                self.switch_state(p, to)?;
+            }
+        }
+        Ok(theirs)
+    }
+
+    /// Ends the ring grant and closes the event channel (after the backend let go of them).
+    pub fn release<H: Hypervisor + Clone>(
+        &mut self,
+        p: &mut Platform<'m, H>,
+    ) -> Result<(), FrontError> {
         let hv = p.hv.clone();
         if let Some(port) = self.port.take() {
             p.evtchn.close(&hv, port)?;
