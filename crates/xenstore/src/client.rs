@@ -83,6 +83,8 @@ pub struct ClientCore {
     max_pending: usize,
     max_events: usize,
     stats: Stats,
+    /// Whole messages received (replies and events), wrapping: tells one message from the next.
+    messages_received: u64,
 }
 
 impl ClientCore {
@@ -101,6 +103,7 @@ impl ClientCore {
             max_pending: DEFAULT_MAX_PENDING,
             max_events: DEFAULT_MAX_EVENTS,
             stats: Stats::default(),
+            messages_received: 0,
         })
     }
 
@@ -312,7 +315,14 @@ impl ClientCore {
         self.incoming.len() >= HEADER_LEN && self.bytes_wanted() == 0
     }
 
+    /// Whole messages received so far (wrapping): a change means the message now being received
+    /// is a different one.
+    pub fn messages_received(&self) -> u64 {
+        self.messages_received
+    }
+
     fn dispatch(&mut self) -> Result<(), Error> {
+        self.messages_received = self.messages_received.wrapping_add(1);
         let message = Message::new_unchecked(self.incoming.as_slice());
         let header = message.header();
         if header.msg_type == XS_WATCH_EVENT {
@@ -513,8 +523,9 @@ pub struct Client<T: Transport, C: Clock, W: Wait> {
     timeout_ns: u64,
     transaction_attempts: u32,
     last_transaction_retries: u32,
-    /// When the message now part-received started arriving (its first bytes were seen).
-    partial_since: Option<Instant>,
+    /// When the message now part-received was first seen part-received, and which message it
+    /// was ([`ClientCore::messages_received`] then).
+    partial_since: Option<(Instant, u64)>,
 }
 
 impl<T: Transport, C: Clock, W: Wait> Client<T, C, W> {
@@ -569,7 +580,9 @@ impl<T: Transport, C: Clock, W: Wait> Client<T, C, W> {
 
     /// Sends queued bytes and parses what has arrived, without waiting.
     ///
-    /// A message that stays part-received for longer than the operation deadline breaks the
+    /// A message that stays part-received for longer than the operation deadline (timed from
+    /// when that message was first seen part-received, so a steady stream of messages each
+    /// split across pumps is fine) breaks the
     /// connection ([`ConnectionError::StalledMessage`]): a peer that announced more bytes than
     /// it sends would otherwise have its next message read as the missing rest.
     pub fn pump(&mut self) -> Result<(), Error> {
@@ -586,7 +599,16 @@ impl<T: Transport, C: Clock, W: Wait> Client<T, C, W> {
             return Ok(());
         };
         let now = self.clock.now();
-        let since = *self.partial_since.get_or_insert(now);
+        let message = self.core.messages_received();
+        // Each message gets its own deadline: under a steady stream every pump may end inside
+        // some message, but never inside the same one for long.
+        let since = match self.partial_since {
+            Some((since, seen)) if seen == message => since,
+            _ => {
+                self.partial_since = Some((now, message));
+                now
+            }
+        };
         if now < since.after_ns(self.timeout_ns) {
             return Ok(());
         }

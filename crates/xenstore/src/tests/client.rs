@@ -603,3 +603,42 @@ fn slow_messages_pass_and_a_message_stalled_for_a_whole_deadline_breaks_the_conn
     assert_eq!(c.core().error(), Some(stalled));
     assert_eq!(c.read("domid"), Err(Error::Connection(stalled)));
 }
+
+#[test]
+fn a_steady_stream_of_split_messages_never_counts_as_a_stall() {
+    let mut store = FakeXenstored::new(5);
+    let clock = FakeClock::new();
+    let mut c = client(&mut store, &clock);
+    c.watch("data", "tok").unwrap();
+    let _initial = c.wait_watch_event(c.deadline_after_ms(50)).unwrap();
+    // Every pump ends inside a message that the next pump completes: each message takes 30 ms,
+    // the stream goes on for 600 ms, six times the 100 ms deadline.
+    let event = watch_event_bytes("data/x", "tok");
+    let (head, tail) = event.split_at(HEADER_LEN + 3);
+    c.transport().inject(head);
+    c.pump().unwrap();
+    for round in 0..20 {
+        clock.stall_us(30_000);
+        c.transport().inject(&[tail, head].concat());
+        assert_eq!(c.pump(), Ok(()), "round {round}");
+        let got = c.take_watch_event().unwrap().unwrap();
+        assert_eq!(got.path, "data/x");
+        assert_eq!(
+            c.core().partial_message(),
+            Some((HEADER_LEN + 3, event.len()))
+        );
+    }
+    assert_eq!(c.core().error(), None);
+    // The last message stops arriving: it alone is timed, and breaks the connection after one
+    // deadline.
+    clock.stall_us(99_000);
+    assert_eq!(c.pump(), Ok(()));
+    clock.stall_us(2_000);
+    assert_eq!(
+        c.pump(),
+        Err(Error::Connection(ConnectionError::StalledMessage {
+            have: (HEADER_LEN + 3) as u32,
+            want: event.len() as u32,
+        }))
+    );
+}
