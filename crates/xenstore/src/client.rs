@@ -580,11 +580,11 @@ impl<T: Transport, C: Clock, W: Wait> Client<T, C, W> {
 
     /// Sends queued bytes and parses what has arrived, without waiting.
     ///
-    /// A message that stays part-received for longer than the operation deadline (timed from
-    /// when that message was first seen part-received, so a steady stream of messages each
-    /// split across pumps is fine) breaks the
+    /// A message that stays part-received for longer than the operation deadline breaks the
     /// connection ([`ConnectionError::StalledMessage`]): a peer that announced more bytes than
-    /// it sends would otherwise have its next message read as the missing rest.
+    /// it sends would otherwise have its next message read as the missing rest. Each message is
+    /// timed from when it was first seen part-received, so a steady stream of messages each
+    /// split across pumps is fine.
     pub fn pump(&mut self) -> Result<(), Error> {
         self.core.write_to(&mut self.transport)?;
         self.core.read_from(&mut self.transport)?;
