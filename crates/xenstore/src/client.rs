@@ -10,6 +10,12 @@
 //! request ids put the connection into a terminal error state ([`ConnectionError`]); replies of
 //! the wrong type or with malformed payloads fail only their own request; watch events for
 //! unknown tokens are counted and dropped; every loop over incoming data is bounded.
+//!
+//! Watches: a watch request or unwatch whose caller gave up (timeout) ends the watch
+//! ([`ClientCore::forget_watch`]) so no orphan keeps queueing events. Each watch has a bounded
+//! share of the event queue; a watch over it has its events replaced by one event at its own
+//! path and is flagged ([`ClientCore::take_events_lost`]), so a flooding or unread watch never
+//! costs the other watches their events.
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
@@ -40,6 +46,9 @@ impl TxId {
 pub const DEFAULT_MAX_PENDING: usize = 64;
 /// Default number of watch events queued before new ones are dropped (and counted).
 pub const DEFAULT_MAX_EVENTS: usize = 256;
+/// Default number of queued watch events of one watch: beyond it that watch's events are
+/// replaced by one event at its path and flagged lost ([`ClientCore::take_events_lost`]).
+pub const DEFAULT_MAX_EVENTS_PER_WATCH: usize = 64;
 /// Largest number of bytes one [`ClientCore::read_from`] call takes from a transport, so that
 /// a flooding peer cannot keep the client in one call forever.
 pub const MAX_READ_PER_POLL: usize = 64 * 1024;
@@ -47,7 +56,11 @@ pub const MAX_READ_PER_POLL: usize = 64 * 1024;
 enum PendingState {
     Waiting,
     Done(Result<Reply, Error>),
+    /// The caller gave up: a late reply is counted and dropped.
     Abandoned,
+    /// Sent by the client itself with nobody waiting (an unwatch undoing an orphaned watch):
+    /// the reply is dropped silently.
+    Discard,
 }
 
 struct Pending {
@@ -57,6 +70,17 @@ struct Pending {
     state: PendingState,
 }
 
+/// A watch this client registered (or is registering).
+struct WatchEntry {
+    /// The watched path, as given to `XS_WATCH`.
+    path: String,
+    /// Its `XS_WATCH` timed out and could not be undone at once: nothing of it is queued, and
+    /// a late success is undone.
+    orphaned: bool,
+    /// Events of this watch were dropped since [`ClientCore::take_events_lost`] last asked.
+    events_lost: bool,
+}
+
 /// Counters of peer misbehaviour that did not break the connection.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -64,7 +88,7 @@ pub struct Stats {
     pub unknown_token_events: u64,
     /// Watch events whose payload could not be decoded.
     pub malformed_events: u64,
-    /// Watch events dropped because the queue was full.
+    /// Watch events dropped because the queue, or the watch's share of it, was full.
     pub dropped_events: u64,
     /// Late replies to requests that had timed out.
     pub late_replies: u64,
@@ -77,11 +101,12 @@ pub struct ClientCore {
     outgoing: VecDeque<u8>,
     incoming: Vec<u8>,
     events: VecDeque<WatchEvent>,
-    /// Registered watches: token → path.
-    tokens: BTreeMap<String, String>,
+    /// Registered watches by token.
+    tokens: BTreeMap<String, WatchEntry>,
     broken: Option<ConnectionError>,
     max_pending: usize,
     max_events: usize,
+    max_events_per_watch: usize,
     stats: Stats,
     /// Whole messages received (replies and events), wrapping: tells one message from the next.
     messages_received: u64,
@@ -102,6 +127,7 @@ impl ClientCore {
             broken: None,
             max_pending: DEFAULT_MAX_PENDING,
             max_events: DEFAULT_MAX_EVENTS,
+            max_events_per_watch: DEFAULT_MAX_EVENTS_PER_WATCH,
             stats: Stats::default(),
             messages_received: 0,
         })
@@ -111,6 +137,12 @@ impl ClientCore {
     pub fn set_limits(&mut self, max_pending: usize, max_events: usize) {
         self.max_pending = max_pending.max(1);
         self.max_events = max_events;
+    }
+
+    /// Sets how many events of one watch may be queued (at least 1) before that watch's
+    /// events are replaced by one at its path and flagged lost.
+    pub fn set_events_per_watch(&mut self, max: usize) {
+        self.max_events_per_watch = max.max(1);
     }
 
     /// The terminal error, once the connection has entered it.
@@ -176,39 +208,99 @@ impl ClientCore {
         if self.pending.len() >= self.max_pending {
             return Err(Error::TooManyRequests);
         }
-        let token = match request {
-            Request::Watch { token, .. } => {
+        let (token, watch) = match request {
+            Request::Watch { token, path } => {
                 if self.tokens.contains_key(*token) {
                     return Err(Error::WatchToken);
                 }
-                Some(crate::wire::try_string(token)?)
+                let entry = WatchEntry {
+                    path: crate::wire::try_string(path)?,
+                    orphaned: false,
+                    events_lost: false,
+                };
+                (
+                    Some(crate::wire::try_string(token)?),
+                    Some((crate::wire::try_string(token)?, entry)),
+                )
             }
             Request::Unwatch { token, .. } => {
-                if !self.tokens.contains_key(*token) {
+                if self.tokens.get(*token).is_none_or(|e| e.orphaned) {
                     return Err(Error::WatchToken);
                 }
-                Some(crate::wire::try_string(token)?)
+                (Some(crate::wire::try_string(token)?), None)
             }
-            _ => None,
+            _ => (None, None),
         };
+        let id = self.enqueue(request, tx, token, PendingState::Waiting)?;
+        if let Some((token, entry)) = watch {
+            self.tokens.insert(token, entry);
+        }
+        Ok(ReqId(id))
+    }
+
+    /// Encodes `request` and queues it, with a pending entry in `state`.
+    fn enqueue(
+        &mut self,
+        request: &Request<'_>,
+        tx: TxId,
+        token: Option<String>,
+        state: PendingState,
+    ) -> Result<u32, Error> {
+        self.check_usable()?;
+        if self.pending.len() >= self.max_pending {
+            return Err(Error::TooManyRequests);
+        }
         let len = request.payload_len().map_err(Error::Request)?;
         self.outgoing.try_reserve(HEADER_LEN + len)?;
         let id = self.allocate_req_id();
         let bytes = request.to_vec(id, tx.0)?;
-        if let (Request::Watch { path, .. }, Some(t)) = (request, &token) {
-            self.tokens
-                .insert(t.clone(), crate::wire::try_string(path)?);
-        }
         self.pending.insert(
             id,
             Pending {
                 msg_type: request.msg_type(),
                 token,
-                state: PendingState::Waiting,
+                state,
             },
         );
         self.outgoing.extend(bytes);
-        Ok(ReqId(id))
+        Ok(id)
+    }
+
+    /// Ends the watch with `token` without waiting: `XS_UNWATCH` is queued with nobody waiting
+    /// for its reply, and from now on the watch's events are dropped and its queued ones
+    /// removed. For callers that give up on a watch on an error path (a watch that failed or
+    /// timed out, an unwatch that timed out). An unknown token is fine (nothing to do).
+    ///
+    /// If the unwatch cannot be queued (too many requests in flight, no memory, connection
+    /// broken) the error is returned and the watch stays orphaned: its events are dropped and
+    /// its token refused, and a late success of its `XS_WATCH` is undone then.
+    pub fn forget_watch(&mut self, token: &str) -> Result<(), Error> {
+        let Some(entry) = self.tokens.get(token) else {
+            return Ok(());
+        };
+        let queued = crate::wire::try_string(&entry.path).and_then(|path| {
+            let request = Request::Unwatch { path: &path, token };
+            self.enqueue(&request, TxId::NONE, None, PendingState::Discard)
+        });
+        self.events.retain(|e| e.token != token);
+        match queued {
+            Ok(_) => {
+                self.tokens.remove(token);
+                // Replies still due for this token's requests no longer touch the registry.
+                for p in self.pending.values_mut() {
+                    if p.token.as_deref() == Some(token) {
+                        p.token = None;
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(entry) = self.tokens.get_mut(token) {
+                    entry.orphaned = true;
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Sends queued bytes as far as the transport takes them.
@@ -329,14 +421,7 @@ impl ClientCore {
             let event = Reply::from_message(&message).and_then(|r| r.watch_event());
             self.incoming.clear();
             match event {
-                Ok(event) if self.tokens.contains_key(&event.token) => {
-                    if self.events.len() >= self.max_events || self.events.try_reserve(1).is_err() {
-                        self.stats.dropped_events += 1;
-                    } else {
-                        self.events.push_back(event);
-                    }
-                }
-                Ok(_) => self.stats.unknown_token_events += 1,
+                Ok(event) => self.queue_event(event),
                 Err(_) => self.stats.malformed_events += 1,
             }
             return Ok(());
@@ -353,15 +438,24 @@ impl ClientCore {
         };
         match pending.state {
             PendingState::Waiting => {}
+            PendingState::Discard => {
+                self.pending.remove(&header.req_id);
+                return Ok(());
+            }
             PendingState::Abandoned => {
                 self.stats.late_replies += 1;
                 let token = pending.token.take();
                 let msg_type = pending.msg_type;
                 self.pending.remove(&header.req_id);
-                // A watch that timed out but succeeded late stays registered; unwatch likewise.
+                // Only an orphaned watch (its undo could not be queued when it timed out)
+                // still has its token here: undo a late success now, forget a failure.
                 if let Some(token) = token {
-                    let ok = header.msg_type != XS_ERROR;
-                    self.update_tokens(msg_type, token, ok);
+                    if msg_type == XS_WATCH && header.msg_type == XS_WATCH {
+                        // Best effort: on failure the watch stays orphaned (events dropped).
+                        let _ = self.forget_watch(&token);
+                    } else {
+                        self.tokens.remove(&token);
+                    }
                 }
                 // A transaction started too late for its caller would stay open on the server
                 // (and count against its quota): abort it, ignoring the outcome.
@@ -408,6 +502,57 @@ impl ClientCore {
         Ok(())
     }
 
+    /// Queues a watch event of a registered watch. A watch over its share of the queue (or
+    /// meeting a full queue) has its queued events replaced by one event at its own path — as
+    /// xenstored's first event after registration, "look at everything below" — and is flagged
+    /// ([`ClientCore::take_events_lost`]); other watches' events are never dropped for it.
+    fn queue_event(&mut self, event: WatchEvent) {
+        let Some(entry) = self.tokens.get_mut(&event.token) else {
+            self.stats.unknown_token_events += 1;
+            return;
+        };
+        if entry.orphaned {
+            self.stats.unknown_token_events += 1;
+            return;
+        }
+        // Bounded by the queue's limit.
+        let queued = self
+            .events
+            .iter()
+            .filter(|e| e.token == event.token)
+            .count();
+        if queued < self.max_events_per_watch
+            && self.events.len() < self.max_events
+            && self.events.try_reserve(1).is_ok()
+        {
+            self.events.push_back(event);
+            return;
+        }
+        entry.events_lost = true;
+        let before = self.events.len();
+        self.events.retain(|e| e.token != event.token);
+        let removed = before - self.events.len();
+        self.stats.dropped_events = self.stats.dropped_events.saturating_add(removed as u64 + 1);
+        if self.events.len() < self.max_events && self.events.try_reserve(1).is_ok() {
+            if let Ok(path) = crate::wire::try_string(&entry.path) {
+                self.events.push_back(WatchEvent {
+                    path,
+                    token: event.token,
+                });
+            }
+        }
+    }
+
+    /// Whether events of the watch with `token` were dropped (its share of the queue or the
+    /// queue was full) since the last call; clears the flag. A watcher that sees `true` must
+    /// look at everything below its path again (the bus rescans its devices).
+    pub fn take_events_lost(&mut self, token: &str) -> bool {
+        match self.tokens.get_mut(token) {
+            Some(entry) => core::mem::take(&mut entry.events_lost),
+            None => false,
+        }
+    }
+
     fn update_tokens(&mut self, msg_type: u32, token: String, ok: bool) {
         // A failed watch was never registered; a successful unwatch ends the registration.
         let registered = (msg_type == XS_WATCH && ok) || (msg_type == XS_UNWATCH && !ok);
@@ -421,7 +566,9 @@ impl ClientCore {
     pub fn take_reply(&mut self, id: ReqId) -> Option<Result<Reply, Error>> {
         match self.pending.get(&id.0).map(|p| &p.state) {
             None => Some(Err(Error::UnknownRequest)),
-            Some(PendingState::Waiting) | Some(PendingState::Abandoned) => None,
+            Some(PendingState::Waiting)
+            | Some(PendingState::Abandoned)
+            | Some(PendingState::Discard) => None,
             Some(PendingState::Done(_)) => match self.pending.remove(&id.0) {
                 Some(Pending {
                     state: PendingState::Done(result),
@@ -433,13 +580,38 @@ impl ClientCore {
     }
 
     /// Gives up on `id`: a late reply is dropped (and counted) instead of breaking the connection.
+    ///
+    /// Giving up on an `XS_WATCH` gives up on the watch: it is ended at once
+    /// ([`ClientCore::forget_watch`]), so a late success leaves nothing registered. Giving up
+    /// on an `XS_UNWATCH` drops the watch's events from now on.
     pub fn abandon(&mut self, id: ReqId) {
-        if let Some(p) = self.pending.get_mut(&id.0) {
-            match p.state {
-                PendingState::Done(_) => {
-                    self.pending.remove(&id.0);
+        let Some(p) = self.pending.get_mut(&id.0) else {
+            return;
+        };
+        match p.state {
+            PendingState::Done(_) => {
+                self.pending.remove(&id.0);
+                return;
+            }
+            PendingState::Discard => return,
+            _ => p.state = PendingState::Abandoned,
+        }
+        let Some(token) = p.token.take() else {
+            return;
+        };
+        match p.msg_type {
+            XS_WATCH => {
+                if self.forget_watch(&token).is_err() {
+                    // Orphaned: the late reply undoes it.
+                    if let Some(p) = self.pending.get_mut(&id.0) {
+                        p.token = Some(token);
+                    }
                 }
-                _ => p.state = PendingState::Abandoned,
+            }
+            _ => {
+                // The unwatch is on its way already.
+                self.tokens.remove(&token);
+                self.events.retain(|e| e.token != token);
             }
         }
     }
@@ -461,9 +633,12 @@ impl ClientCore {
         self.events.clear();
     }
 
-    /// The registered watches as `(token, path)`.
+    /// The registered watches as `(token, path)` (orphaned ones left out).
     pub fn watches(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.tokens.iter().map(|(t, p)| (t.as_str(), p.as_str()))
+        self.tokens
+            .iter()
+            .filter(|(_, e)| !e.orphaned)
+            .map(|(t, e)| (t.as_str(), e.path.as_str()))
     }
 
     /// Starts over on a new connection (after resume from suspend, or a transport failure):
@@ -472,7 +647,8 @@ impl ClientCore {
     /// registered again ([`Client::reconnect`]).
     pub fn reset(&mut self) {
         self.pending
-            .retain(|_, p| !matches!(p.state, PendingState::Abandoned));
+            .retain(|_, p| !matches!(p.state, PendingState::Abandoned | PendingState::Discard));
+        self.tokens.retain(|_, e| !e.orphaned);
         for p in self.pending.values_mut() {
             if matches!(p.state, PendingState::Waiting) {
                 p.state = PendingState::Done(Err(Error::Connection(ConnectionError::Reset)));
@@ -792,14 +968,28 @@ impl<T: Transport, C: Clock, W: Wait> Client<T, C, W> {
 
     /// Registers a watch on `path` (and below) with `token`; events are queued for
     /// [`Client::take_watch_event`] / [`Client::wait_watch_event`]. xenstored fires one event
-    /// right after registration.
+    /// right after registration. If this times out the watch is ended on the server as well
+    /// (a late success leaves nothing registered).
     pub fn watch(&mut self, path: &str, token: &str) -> Result<(), Error> {
         self.ack(&Request::Watch { path, token }, TxId::NONE)
     }
 
-    /// Removes a watch.
+    /// Removes a watch. If this times out, the watch's events are dropped from then on.
     pub fn unwatch(&mut self, path: &str, token: &str) -> Result<(), Error> {
         self.ack(&Request::Unwatch { path, token }, TxId::NONE)
+    }
+
+    /// Ends the watch with `token` without waiting (for error paths; see
+    /// [`ClientCore::forget_watch`]), and sends the unwatch as far as the transport takes it.
+    pub fn forget_watch(&mut self, token: &str) -> Result<(), Error> {
+        self.core.forget_watch(token)?;
+        self.core.write_to(&mut self.transport)
+    }
+
+    /// Whether events of the watch with `token` were dropped since the last call (see
+    /// [`ClientCore::take_events_lost`]); the watcher must then look at its whole path again.
+    pub fn take_events_lost(&mut self, token: &str) -> bool {
+        self.core.take_events_lost(token)
     }
 
     /// Takes a queued watch event, after reading what has arrived.
