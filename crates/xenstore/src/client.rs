@@ -26,7 +26,7 @@ use xen_hal::{Clock, DomainId, Instant};
 use crate::abi::{XS_ERROR, XS_TRANSACTION_START, XS_UNWATCH, XS_WATCH, XS_WATCH_EVENT};
 use crate::error::{ConnectionError, Error, WireError, XsErrno};
 use crate::perms::Permissions;
-use crate::transport::Transport;
+use crate::transport::{ConnectInfo, Transport};
 use crate::wire::{Header, Message, Reply, Request, WatchEvent, HEADER_LEN, PAYLOAD_MAX};
 
 /// A request id (echoed by xenstored in the reply).
@@ -92,6 +92,8 @@ pub struct Stats {
     pub dropped_events: u64,
     /// Late replies to requests that had timed out.
     pub late_replies: u64,
+    /// Replies to an earlier client's requests on the same channel, dropped.
+    pub stale_replies: u64,
 }
 
 /// The non-blocking client state machine.
@@ -110,6 +112,9 @@ pub struct ClientCore {
     stats: Stats,
     /// Whole messages received (replies and events), wrapping: tells one message from the next.
     messages_received: u64,
+    /// On a channel an earlier client used, until the first reply to one of our requests:
+    /// replies to ids we have no request for are that client's, not a confused peer's.
+    inherited_replies: bool,
 }
 
 impl ClientCore {
@@ -130,7 +135,30 @@ impl ClientCore {
             max_events_per_watch: DEFAULT_MAX_EVENTS_PER_WATCH,
             stats: Stats::default(),
             messages_received: 0,
+            inherited_replies: false,
         })
+    }
+
+    /// Starts a connection on a transport that [`Transport::connect`] described: request ids
+    /// continue from the transport's base, and on a channel an earlier client used,
+    /// `XS_RESET_WATCHES` is queued as the first request (ending that client's watches and
+    /// transactions; its reply is not waited for) and replies to requests of that client are
+    /// dropped ([`Stats::stale_replies`]) until the first reply to one of ours (xenstored
+    /// answers a connection's requests in order, so none of that client's come after).
+    pub fn start_connection(&mut self, info: ConnectInfo) -> Result<(), Error> {
+        if let Some(base) = info.request_id_base {
+            self.next_req_id = base;
+        }
+        if info.inherited {
+            self.inherited_replies = true;
+            self.enqueue(
+                &Request::ResetWatches,
+                TxId::NONE,
+                None,
+                PendingState::Discard,
+            )?;
+        }
+        Ok(())
     }
 
     /// Sets the limits on requests in flight and queued watch events.
@@ -429,6 +457,10 @@ impl ClientCore {
         let reply = Reply::from_message(&message);
         self.incoming.clear();
         let Some(pending) = self.pending.get_mut(&header.req_id) else {
+            if self.inherited_replies {
+                self.stats.stale_replies += 1;
+                return Ok(());
+            }
             let e = ConnectionError::UnknownReqId {
                 req_id: header.req_id,
                 msg_type: header.msg_type,
@@ -436,6 +468,7 @@ impl ClientCore {
             self.break_connection(e);
             return Err(Error::Connection(e));
         };
+        self.inherited_replies = false;
         match pending.state {
             PendingState::Waiting => {}
             PendingState::Discard => {
@@ -657,6 +690,7 @@ impl ClientCore {
         self.outgoing.clear();
         self.incoming.clear();
         self.broken = None;
+        self.inherited_replies = false;
     }
 }
 
@@ -706,9 +740,18 @@ pub struct Client<T: Transport, C: Clock, W: Wait> {
 
 impl<T: Transport, C: Clock, W: Wait> Client<T, C, W> {
     /// A client over `transport`, timing with `clock` and waiting through `wait`.
-    pub fn new(transport: T, clock: C, wait: W) -> Result<Self, Error> {
+    ///
+    /// The transport's [`Transport::connect`] runs first: on a ring an earlier client left,
+    /// its unread replies are discarded and its watches reset (see
+    /// [`ClientCore::start_connection`]).
+    pub fn new(mut transport: T, clock: C, wait: W) -> Result<Self, Error> {
+        let info = transport
+            .connect()
+            .map_err(|e| Error::Connection(e.into()))?;
+        let mut core = ClientCore::new()?;
+        core.start_connection(info)?;
         Ok(Client {
-            core: ClientCore::new()?,
+            core,
             transport,
             clock,
             wait,
@@ -1046,12 +1089,19 @@ impl<T: Transport, C: Clock, W: Wait> Client<T, C, W> {
 
     /// Switches to a new transport (after resume, or to replace a failed one): requests in
     /// flight fail with [`ConnectionError::Reset`], then every registered watch is registered
-    /// again on the new connection (xenstored fires each once, as on first registration).
-    /// Returns the first re-registration error, after trying them all.
+    /// again on the new connection (xenstored fires each once, as on first registration). The
+    /// new transport is connected as in [`Client::new`] first (on a ring: unread replies
+    /// discarded, old watches reset before the re-registrations). Returns the first
+    /// re-registration error, after trying them all.
     pub fn reconnect(&mut self, transport: T) -> Result<(), Error> {
         self.transport = transport;
         self.core.reset();
         self.partial_since = None;
+        let info = self
+            .transport
+            .connect()
+            .map_err(|e| Error::Connection(e.into()))?;
+        self.core.start_connection(info)?;
         let mut watches: Vec<(String, String)> = Vec::new();
         for (token, path) in self.core.watches() {
             watches.try_reserve(1)?;
