@@ -207,8 +207,7 @@ fn hostile_guest_indices_break_only_its_own_xenstored_connection() {
     // The guest's own client sees the server error as a typed transport error, as soon as
     // it connects.
     let transport =
-        xenstore::RingTransport::new(page.clone(), guest.hypervisor.clone(), guest.store_port)
-            .unwrap();
+        xenstore::RingTransport::new(page, guest.hypervisor.clone(), guest.store_port).unwrap();
     let refused = xenstore::Client::new(transport, world.clock(), world.waiter()).map(|_| ());
     assert!(
         matches!(
