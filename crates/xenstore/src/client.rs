@@ -535,18 +535,20 @@ impl ClientCore {
         Ok(())
     }
 
-    /// Queues a watch event of a registered watch. A watch over its share of the queue (or
-    /// meeting a full queue) has its queued events replaced by one event at its own path — as
-    /// xenstored's first event after registration, "look at everything below" — and is flagged
-    /// ([`ClientCore::take_events_lost`]); other watches' events are never dropped for it.
+    /// Queues a watch event of a registered watch. A watch over its share of the queue has its
+    /// queued events replaced by one event at its own path — as xenstored's first event after
+    /// registration, "look at everything below" — and is flagged
+    /// ([`ClientCore::take_events_lost`]). A full queue is made room in the same way, at the
+    /// expense of the watch with the most events queued, so a watch's events are never dropped
+    /// for another's; only when no watch has two events queued (more watches than half the
+    /// queue) is the new event dropped, and its watch flagged.
     fn queue_event(&mut self, event: WatchEvent) {
-        let Some(entry) = self.tokens.get_mut(&event.token) else {
-            self.stats.unknown_token_events += 1;
-            return;
-        };
-        if entry.orphaned {
-            self.stats.unknown_token_events += 1;
-            return;
+        match self.tokens.get(&event.token) {
+            Some(entry) if !entry.orphaned => {}
+            _ => {
+                self.stats.unknown_token_events += 1;
+                return;
+            }
         }
         // Bounded by the queue's limit.
         let queued = self
@@ -554,24 +556,64 @@ impl ClientCore {
             .iter()
             .filter(|e| e.token == event.token)
             .count();
-        if queued < self.max_events_per_watch
-            && self.events.len() < self.max_events
-            && self.events.try_reserve(1).is_ok()
-        {
+        if queued >= self.max_events_per_watch {
+            self.collapse_events(&event.token, 1);
+            return;
+        }
+        if self.events.len() >= self.max_events {
+            // Quadratic in the queue's length, but only when it is full; after that the
+            // collapsed watch has one event queued and the queue room again.
+            let largest = self
+                .events
+                .iter()
+                .map(|e| {
+                    let n = self.events.iter().filter(|o| o.token == e.token).count();
+                    (n, e.token.as_str())
+                })
+                .max_by_key(|(n, _)| *n);
+            let victim = match largest {
+                Some((n, t)) if n >= 2 || t == event.token => crate::wire::try_string(t).ok(),
+                _ => None,
+            };
+            match victim {
+                Some(victim) if victim == event.token => {
+                    self.collapse_events(&victim, 1);
+                    return;
+                }
+                Some(victim) => self.collapse_events(&victim, 0),
+                None => {}
+            }
+        }
+        if self.events.len() < self.max_events && self.events.try_reserve(1).is_ok() {
             self.events.push_back(event);
             return;
         }
+        self.stats.dropped_events = self.stats.dropped_events.saturating_add(1);
+        if let Some(entry) = self.tokens.get_mut(&event.token) {
+            entry.events_lost = true;
+        }
+    }
+
+    /// Replaces the queued events of `token` by one event at its watched path, flags the
+    /// watch, and counts the replaced events plus `also_dropped`.
+    fn collapse_events(&mut self, token: &str, also_dropped: usize) {
+        let Some(entry) = self.tokens.get_mut(token) else {
+            return;
+        };
         entry.events_lost = true;
         let before = self.events.len();
-        self.events.retain(|e| e.token != event.token);
+        self.events.retain(|e| e.token != token);
         let removed = before - self.events.len();
-        self.stats.dropped_events = self.stats.dropped_events.saturating_add(removed as u64 + 1);
+        self.stats.dropped_events = self
+            .stats
+            .dropped_events
+            .saturating_add((removed + also_dropped) as u64);
         if self.events.len() < self.max_events && self.events.try_reserve(1).is_ok() {
-            if let Ok(path) = crate::wire::try_string(&entry.path) {
-                self.events.push_back(WatchEvent {
-                    path,
-                    token: event.token,
-                });
+            if let (Ok(path), Ok(token)) = (
+                crate::wire::try_string(&entry.path),
+                crate::wire::try_string(token),
+            ) {
+                self.events.push_back(WatchEvent { path, token });
             }
         }
     }

@@ -717,4 +717,19 @@ fn a_flooding_watch_cannot_starve_the_others() {
     assert!(flood.len() <= 16, "{}", flood.len());
     assert!(flood.iter().any(|p| p == "backend"), "{flood:?}");
     assert!(c.core().stats().dropped_events > 0);
+    // The queue exactly full of the flood when a `device` event comes: the flood makes room.
+    for i in 0..16u32 {
+        c.transport().set(&alloc::format!("backend/{i}"), b"y");
+    }
+    c.pump().unwrap();
+    assert!(!c.take_events_lost("flood"));
+    c.transport().set("device/vif/0", b"");
+    c.pump().unwrap();
+    let ev = c.core().take_watch_event_for("devices").unwrap();
+    assert_eq!(ev.path, "device/vif/0");
+    assert!(!c.take_events_lost("devices"));
+    assert!(c.take_events_lost("flood"));
+    let ev = c.core().take_watch_event_for("flood").unwrap();
+    assert_eq!(ev.path, "backend");
+    assert_eq!(c.take_watch_event().unwrap(), None);
 }
