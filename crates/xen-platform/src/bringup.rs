@@ -467,7 +467,9 @@ impl<H: Hypervisor + Clone> Platform<H> {
     }
 
     /// A xenstore client over the ring, with the caller's clock and wait (on Windows: wait for
-    /// the event the store port's handler sets).
+    /// the event the store port's handler sets). The client inherits nothing from a client of
+    /// an earlier bring-up in this domain: [`Client::new`] discards its unread replies and
+    /// queues `XS_RESET_WATCHES` first (so [`watch_devices`] does not meet the old watch).
     pub fn xenstore<C: Clock, W: Wait>(
         &self,
         clock: C,

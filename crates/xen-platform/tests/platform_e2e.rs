@@ -234,6 +234,41 @@ fn the_device_watch_sees_hot_plug() {
     assert!(xs.directory("device/vbd").unwrap_or_default().is_empty());
 }
 
+#[test]
+fn a_platform_brought_up_again_starts_a_clean_xenstore_connection() {
+    let m = machine();
+    // The first instance watches `device` and is taken down without unwatching, leaving a
+    // request whose reply it never read (xenpci disabled in the middle of its work).
+    let platform = bring_up(&m);
+    let mut xs = store(&m, &platform);
+    watch_devices(&mut xs).unwrap();
+    xs.core()
+        .submit(
+            &xenstore::Request::Read { path: "domid" },
+            xenstore::TxId::NONE,
+        )
+        .unwrap();
+    xs.pump().unwrap();
+    m.world.run_until_idle().unwrap();
+    drop(xs);
+    let (_grants, cleared) = platform.shut_down();
+    cleared.unwrap();
+
+    // Brought up again in the same domain, over the same ring.
+    let platform = bring_up(&m);
+    let mut xs = store(&m, &platform);
+    assert_eq!(xs.read_string("name").unwrap(), "vm5");
+    watch_devices(&mut xs).unwrap();
+    let first = xs.wait_watch_event(xs.deadline_after_ms(5)).unwrap();
+    assert_eq!(first.token, DEVICE_WATCH_TOKEN);
+    let (_paths, _blkback) = m.world.attach_vbd(DOMID, 51712, 128);
+    let event = xs.wait_watch_event(xs.deadline_after_ms(5)).unwrap();
+    assert_eq!(event.token, DEVICE_WATCH_TOKEN);
+    assert!(event.path.starts_with("device/vbd"), "{}", event.path);
+    assert_eq!(xs.core().stats().unknown_token_events, 0);
+    assert_eq!(xs.core().error(), None);
+}
+
 /// What libxl does at domain creation: the feature keys exist, writable by the guest.
 fn libxl_feature_keys(world: &World) {
     for key in ["feature-poweroff", "feature-reboot", "feature-suspend"] {

@@ -204,9 +204,11 @@ fn hostile_guest_indices_break_only_its_own_xenstored_connection() {
         page.load_u32(xen_sim::abi::XS_RING_ERROR, Ordering::SeqCst),
         Ok(xen_sim::abi::XENSTORE_ERROR_RINGIDX)
     );
-    // The guest's own client sees the server error as a typed transport error.
-    let mut own = common::guest_store(&world, &guest);
-    let refused = own.read("data/x");
+    // The guest's own client sees the server error as a typed transport error, as soon as
+    // it connects.
+    let transport =
+        xenstore::RingTransport::new(page, guest.hypervisor.clone(), guest.store_port).unwrap();
+    let refused = xenstore::Client::new(transport, world.clock(), world.waiter()).map(|_| ());
     assert!(
         matches!(
             refused,

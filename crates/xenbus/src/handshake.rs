@@ -70,7 +70,10 @@ pub fn state_watch_token(dir: &str) -> Result<String, XenbusError> {
 /// Waits until the state in `dir` satisfies `done`, for at most `timeout_ms`: a watch on
 /// `<dir>/state` wakes the wait, and the state is re-read after each event. Returns the state
 /// reached; `Err(Store(Timeout))` if the deadline passes; a garbage state is returned as
-/// `Err(BadState)` at once. The watch is removed before returning.
+/// `Err(BadState)` at once. The watch is removed before returning, on every path: if the
+/// watch or the unwatch fails (or times out) the client forgets it without waiting
+/// ([`Client::forget_watch`]), so no orphaned watch keeps filling the event queue and the next
+/// wait on `dir` can watch again.
 pub fn wait_for_state<T: Transport, C: Clock, W: Wait>(
     client: &mut Client<T, C, W>,
     dir: &str,
@@ -80,7 +83,12 @@ pub fn wait_for_state<T: Transport, C: Clock, W: Wait>(
     let deadline = client.deadline_after_ms(timeout_ms);
     let path = keys::join(dir, common::STATE)?;
     let token = state_watch_token(dir)?;
-    client.watch(&path, &token)?;
+    if let Err(e) = client.watch(&path, &token) {
+        // A watch that failed may still be registered (a reset connection re-registers it).
+        // Best effort: the error returned is the watch's.
+        let _ = client.forget_watch(&token);
+        return Err(e.into());
+    }
     let result = (|| loop {
         let state = read_state(client, dir)?;
         if done(state) {
@@ -89,8 +97,11 @@ pub fn wait_for_state<T: Transport, C: Clock, W: Wait>(
         // Each round waits for an event or the deadline; the clock bounds the loop.
         client.wait_watch_event_for(&token, deadline)?;
     })();
-    // Best effort: a failed unwatch leaves a stale watch whose events are counted and dropped.
-    let _ = client.unwatch(&path, &token);
+    if client.unwatch(&path, &token).is_err() {
+        // Best effort: the result is what the caller asked about; the watch's events are
+        // dropped from now on either way.
+        let _ = client.forget_watch(&token);
+    }
     result
 }
 

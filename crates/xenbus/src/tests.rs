@@ -346,6 +346,38 @@ fn waiting_for_a_silent_backend_times_out() {
 }
 
 #[test]
+fn a_watch_that_timed_out_leaves_no_orphan_behind() {
+    let mut store = FakeXenstored::new(5);
+    toolstack(&mut store);
+    store.hold = true;
+    let clock = FakeClock::new();
+    let mut c = client!(&mut store, &clock);
+    let token = state_watch_token(BACK).unwrap();
+    // xenstored is slow: the watch request itself times out.
+    assert_eq!(
+        wait_for_state(&mut c, BACK, 1000, |s| s == XenbusState::Connected),
+        Err(XenbusError::Store(Error::Timeout))
+    );
+    c.transport().hold = false;
+    // Its late success is undone: neither the client nor the server keeps the watch, the
+    // backend's state changes queue nothing, and the next wait can watch again.
+    assert_eq!(read_own_domid(&mut c).unwrap(), DomainId(5));
+    c.pump().unwrap();
+    assert!(!c.core().has_watch_token(&token));
+    assert_eq!(c.transport().watches().count(), 0);
+    c.transport().set(&alloc::format!("{BACK}/state"), b"3");
+    assert_eq!(c.take_watch_event().unwrap(), None);
+    c.transport()
+        .schedule_set(3, &alloc::format!("{BACK}/state"), b"4");
+    assert_eq!(
+        wait_for_state(&mut c, BACK, 1000, |s| s == XenbusState::Connected),
+        Ok(XenbusState::Connected)
+    );
+    assert!(!c.core().has_watch_token(&token));
+    assert_eq!(c.transport().watches().count(), 0);
+}
+
+#[test]
 fn switch_state_refuses_invalid_transitions_without_writing() {
     let mut store = FakeXenstored::new(5);
     toolstack(&mut store);

@@ -10,6 +10,12 @@
 //! request ids put the connection into a terminal error state ([`ConnectionError`]); replies of
 //! the wrong type or with malformed payloads fail only their own request; watch events for
 //! unknown tokens are counted and dropped; every loop over incoming data is bounded.
+//!
+//! Watches: a watch request or unwatch whose caller gave up (timeout) ends the watch
+//! ([`ClientCore::forget_watch`]) so no orphan keeps queueing events. Each watch has a bounded
+//! share of the event queue; a watch over it has its events replaced by one event at its own
+//! path and is flagged ([`ClientCore::take_events_lost`]), so a flooding or unread watch never
+//! costs the other watches their events.
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
@@ -20,7 +26,7 @@ use xen_hal::{Clock, DomainId, Instant};
 use crate::abi::{XS_ERROR, XS_TRANSACTION_START, XS_UNWATCH, XS_WATCH, XS_WATCH_EVENT};
 use crate::error::{ConnectionError, Error, WireError, XsErrno};
 use crate::perms::Permissions;
-use crate::transport::Transport;
+use crate::transport::{ConnectInfo, Transport};
 use crate::wire::{Header, Message, Reply, Request, WatchEvent, HEADER_LEN, PAYLOAD_MAX};
 
 /// A request id (echoed by xenstored in the reply).
@@ -40,6 +46,9 @@ impl TxId {
 pub const DEFAULT_MAX_PENDING: usize = 64;
 /// Default number of watch events queued before new ones are dropped (and counted).
 pub const DEFAULT_MAX_EVENTS: usize = 256;
+/// Default number of queued watch events of one watch: beyond it that watch's events are
+/// replaced by one event at its path and flagged lost ([`ClientCore::take_events_lost`]).
+pub const DEFAULT_MAX_EVENTS_PER_WATCH: usize = 64;
 /// Largest number of bytes one [`ClientCore::read_from`] call takes from a transport, so that
 /// a flooding peer cannot keep the client in one call forever.
 pub const MAX_READ_PER_POLL: usize = 64 * 1024;
@@ -47,7 +56,11 @@ pub const MAX_READ_PER_POLL: usize = 64 * 1024;
 enum PendingState {
     Waiting,
     Done(Result<Reply, Error>),
+    /// The caller gave up: a late reply is counted and dropped.
     Abandoned,
+    /// Sent by the client itself with nobody waiting (an unwatch undoing an orphaned watch):
+    /// the reply is dropped silently.
+    Discard,
 }
 
 struct Pending {
@@ -57,6 +70,17 @@ struct Pending {
     state: PendingState,
 }
 
+/// A watch this client registered (or is registering).
+struct WatchEntry {
+    /// The watched path, as given to `XS_WATCH`.
+    path: String,
+    /// Its `XS_WATCH` timed out and could not be undone at once: nothing of it is queued, and
+    /// a late success is undone.
+    orphaned: bool,
+    /// Events of this watch were dropped since [`ClientCore::take_events_lost`] last asked.
+    events_lost: bool,
+}
+
 /// Counters of peer misbehaviour that did not break the connection.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -64,10 +88,12 @@ pub struct Stats {
     pub unknown_token_events: u64,
     /// Watch events whose payload could not be decoded.
     pub malformed_events: u64,
-    /// Watch events dropped because the queue was full.
+    /// Watch events dropped because the queue, or the watch's share of it, was full.
     pub dropped_events: u64,
     /// Late replies to requests that had timed out.
     pub late_replies: u64,
+    /// Replies to an earlier client's requests on the same channel, dropped.
+    pub stale_replies: u64,
 }
 
 /// The non-blocking client state machine.
@@ -77,12 +103,18 @@ pub struct ClientCore {
     outgoing: VecDeque<u8>,
     incoming: Vec<u8>,
     events: VecDeque<WatchEvent>,
-    /// Registered watches: token → path.
-    tokens: BTreeMap<String, String>,
+    /// Registered watches by token.
+    tokens: BTreeMap<String, WatchEntry>,
     broken: Option<ConnectionError>,
     max_pending: usize,
     max_events: usize,
+    max_events_per_watch: usize,
     stats: Stats,
+    /// Whole messages received (replies and events), wrapping: tells one message from the next.
+    messages_received: u64,
+    /// On a channel an earlier client used, until the first reply to one of our requests:
+    /// replies to ids we have no request for are that client's, not a confused peer's.
+    inherited_replies: bool,
 }
 
 impl ClientCore {
@@ -100,14 +132,45 @@ impl ClientCore {
             broken: None,
             max_pending: DEFAULT_MAX_PENDING,
             max_events: DEFAULT_MAX_EVENTS,
+            max_events_per_watch: DEFAULT_MAX_EVENTS_PER_WATCH,
             stats: Stats::default(),
+            messages_received: 0,
+            inherited_replies: false,
         })
+    }
+
+    /// Starts a connection on a transport that [`Transport::connect`] described: request ids
+    /// continue from the transport's base, and on a channel an earlier client used,
+    /// `XS_RESET_WATCHES` is queued as the first request (ending that client's watches and
+    /// transactions; its reply is not waited for) and replies to requests of that client are
+    /// dropped ([`Stats::stale_replies`]) until the first reply to one of ours (xenstored
+    /// answers a connection's requests in order, so none of that client's come after).
+    pub fn start_connection(&mut self, info: ConnectInfo) -> Result<(), Error> {
+        if let Some(base) = info.request_id_base {
+            self.next_req_id = base;
+        }
+        if info.inherited {
+            self.inherited_replies = true;
+            self.enqueue(
+                &Request::ResetWatches,
+                TxId::NONE,
+                None,
+                PendingState::Discard,
+            )?;
+        }
+        Ok(())
     }
 
     /// Sets the limits on requests in flight and queued watch events.
     pub fn set_limits(&mut self, max_pending: usize, max_events: usize) {
         self.max_pending = max_pending.max(1);
         self.max_events = max_events;
+    }
+
+    /// Sets how many events of one watch may be queued (at least 1) before that watch's
+    /// events are replaced by one at its path and flagged lost.
+    pub fn set_events_per_watch(&mut self, max: usize) {
+        self.max_events_per_watch = max.max(1);
     }
 
     /// The terminal error, once the connection has entered it.
@@ -173,39 +236,99 @@ impl ClientCore {
         if self.pending.len() >= self.max_pending {
             return Err(Error::TooManyRequests);
         }
-        let token = match request {
-            Request::Watch { token, .. } => {
+        let (token, watch) = match request {
+            Request::Watch { token, path } => {
                 if self.tokens.contains_key(*token) {
                     return Err(Error::WatchToken);
                 }
-                Some(crate::wire::try_string(token)?)
+                let entry = WatchEntry {
+                    path: crate::wire::try_string(path)?,
+                    orphaned: false,
+                    events_lost: false,
+                };
+                (
+                    Some(crate::wire::try_string(token)?),
+                    Some((crate::wire::try_string(token)?, entry)),
+                )
             }
             Request::Unwatch { token, .. } => {
-                if !self.tokens.contains_key(*token) {
+                if self.tokens.get(*token).is_none_or(|e| e.orphaned) {
                     return Err(Error::WatchToken);
                 }
-                Some(crate::wire::try_string(token)?)
+                (Some(crate::wire::try_string(token)?), None)
             }
-            _ => None,
+            _ => (None, None),
         };
+        let id = self.enqueue(request, tx, token, PendingState::Waiting)?;
+        if let Some((token, entry)) = watch {
+            self.tokens.insert(token, entry);
+        }
+        Ok(ReqId(id))
+    }
+
+    /// Encodes `request` and queues it, with a pending entry in `state`.
+    fn enqueue(
+        &mut self,
+        request: &Request<'_>,
+        tx: TxId,
+        token: Option<String>,
+        state: PendingState,
+    ) -> Result<u32, Error> {
+        self.check_usable()?;
+        if self.pending.len() >= self.max_pending {
+            return Err(Error::TooManyRequests);
+        }
         let len = request.payload_len().map_err(Error::Request)?;
         self.outgoing.try_reserve(HEADER_LEN + len)?;
         let id = self.allocate_req_id();
         let bytes = request.to_vec(id, tx.0)?;
-        if let (Request::Watch { path, .. }, Some(t)) = (request, &token) {
-            self.tokens
-                .insert(t.clone(), crate::wire::try_string(path)?);
-        }
         self.pending.insert(
             id,
             Pending {
                 msg_type: request.msg_type(),
                 token,
-                state: PendingState::Waiting,
+                state,
             },
         );
         self.outgoing.extend(bytes);
-        Ok(ReqId(id))
+        Ok(id)
+    }
+
+    /// Ends the watch with `token` without waiting: `XS_UNWATCH` is queued with nobody waiting
+    /// for its reply, and from now on the watch's events are dropped and its queued ones
+    /// removed. For callers that give up on a watch on an error path (a watch that failed or
+    /// timed out, an unwatch that timed out). An unknown token is fine (nothing to do).
+    ///
+    /// If the unwatch cannot be queued (too many requests in flight, no memory, connection
+    /// broken) the error is returned and the watch stays orphaned: its events are dropped and
+    /// its token refused, and a late success of its `XS_WATCH` is undone then.
+    pub fn forget_watch(&mut self, token: &str) -> Result<(), Error> {
+        let Some(entry) = self.tokens.get(token) else {
+            return Ok(());
+        };
+        let queued = crate::wire::try_string(&entry.path).and_then(|path| {
+            let request = Request::Unwatch { path: &path, token };
+            self.enqueue(&request, TxId::NONE, None, PendingState::Discard)
+        });
+        self.events.retain(|e| e.token != token);
+        match queued {
+            Ok(_) => {
+                self.tokens.remove(token);
+                // Replies still due for this token's requests no longer touch the registry.
+                for p in self.pending.values_mut() {
+                    if p.token.as_deref() == Some(token) {
+                        p.token = None;
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(entry) = self.tokens.get_mut(token) {
+                    entry.orphaned = true;
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Sends queued bytes as far as the transport takes them.
@@ -312,21 +435,21 @@ impl ClientCore {
         self.incoming.len() >= HEADER_LEN && self.bytes_wanted() == 0
     }
 
+    /// Whole messages received so far (wrapping): a change means the message now being received
+    /// is a different one.
+    pub fn messages_received(&self) -> u64 {
+        self.messages_received
+    }
+
     fn dispatch(&mut self) -> Result<(), Error> {
+        self.messages_received = self.messages_received.wrapping_add(1);
         let message = Message::new_unchecked(self.incoming.as_slice());
         let header = message.header();
         if header.msg_type == XS_WATCH_EVENT {
             let event = Reply::from_message(&message).and_then(|r| r.watch_event());
             self.incoming.clear();
             match event {
-                Ok(event) if self.tokens.contains_key(&event.token) => {
-                    if self.events.len() >= self.max_events || self.events.try_reserve(1).is_err() {
-                        self.stats.dropped_events += 1;
-                    } else {
-                        self.events.push_back(event);
-                    }
-                }
-                Ok(_) => self.stats.unknown_token_events += 1,
+                Ok(event) => self.queue_event(event),
                 Err(_) => self.stats.malformed_events += 1,
             }
             return Ok(());
@@ -334,6 +457,10 @@ impl ClientCore {
         let reply = Reply::from_message(&message);
         self.incoming.clear();
         let Some(pending) = self.pending.get_mut(&header.req_id) else {
+            if self.inherited_replies {
+                self.stats.stale_replies += 1;
+                return Ok(());
+            }
             let e = ConnectionError::UnknownReqId {
                 req_id: header.req_id,
                 msg_type: header.msg_type,
@@ -341,17 +468,27 @@ impl ClientCore {
             self.break_connection(e);
             return Err(Error::Connection(e));
         };
+        self.inherited_replies = false;
         match pending.state {
             PendingState::Waiting => {}
+            PendingState::Discard => {
+                self.pending.remove(&header.req_id);
+                return Ok(());
+            }
             PendingState::Abandoned => {
                 self.stats.late_replies += 1;
                 let token = pending.token.take();
                 let msg_type = pending.msg_type;
                 self.pending.remove(&header.req_id);
-                // A watch that timed out but succeeded late stays registered; unwatch likewise.
+                // Only an orphaned watch (its undo could not be queued when it timed out)
+                // still has its token here: undo a late success now, forget a failure.
                 if let Some(token) = token {
-                    let ok = header.msg_type != XS_ERROR;
-                    self.update_tokens(msg_type, token, ok);
+                    if msg_type == XS_WATCH && header.msg_type == XS_WATCH {
+                        // Best effort: on failure the watch stays orphaned (events dropped).
+                        let _ = self.forget_watch(&token);
+                    } else {
+                        self.tokens.remove(&token);
+                    }
                 }
                 // A transaction started too late for its caller would stay open on the server
                 // (and count against its quota): abort it, ignoring the outcome.
@@ -398,6 +535,99 @@ impl ClientCore {
         Ok(())
     }
 
+    /// Queues a watch event of a registered watch. A watch over its share of the queue has its
+    /// queued events replaced by one event at its own path — as xenstored's first event after
+    /// registration, "look at everything below" — and is flagged
+    /// ([`ClientCore::take_events_lost`]). A full queue is made room in the same way, at the
+    /// expense of the watch with the most events queued, so a watch's events are never dropped
+    /// for another's; only when no watch has two events queued (more watches than half the
+    /// queue) is the new event dropped, and its watch flagged.
+    fn queue_event(&mut self, event: WatchEvent) {
+        match self.tokens.get(&event.token) {
+            Some(entry) if !entry.orphaned => {}
+            _ => {
+                self.stats.unknown_token_events += 1;
+                return;
+            }
+        }
+        // Bounded by the queue's limit.
+        let queued = self
+            .events
+            .iter()
+            .filter(|e| e.token == event.token)
+            .count();
+        if queued >= self.max_events_per_watch {
+            self.collapse_events(&event.token, 1);
+            return;
+        }
+        if self.events.len() >= self.max_events {
+            // Quadratic in the queue's length, but only when it is full; after that the
+            // collapsed watch has one event queued and the queue room again.
+            let largest = self
+                .events
+                .iter()
+                .map(|e| {
+                    let n = self.events.iter().filter(|o| o.token == e.token).count();
+                    (n, e.token.as_str())
+                })
+                .max_by_key(|(n, _)| *n);
+            let victim = match largest {
+                Some((n, t)) if n >= 2 || t == event.token => crate::wire::try_string(t).ok(),
+                _ => None,
+            };
+            match victim {
+                Some(victim) if victim == event.token => {
+                    self.collapse_events(&victim, 1);
+                    return;
+                }
+                Some(victim) => self.collapse_events(&victim, 0),
+                None => {}
+            }
+        }
+        if self.events.len() < self.max_events && self.events.try_reserve(1).is_ok() {
+            self.events.push_back(event);
+            return;
+        }
+        self.stats.dropped_events = self.stats.dropped_events.saturating_add(1);
+        if let Some(entry) = self.tokens.get_mut(&event.token) {
+            entry.events_lost = true;
+        }
+    }
+
+    /// Replaces the queued events of `token` by one event at its watched path, flags the
+    /// watch, and counts the replaced events plus `also_dropped`.
+    fn collapse_events(&mut self, token: &str, also_dropped: usize) {
+        let Some(entry) = self.tokens.get_mut(token) else {
+            return;
+        };
+        entry.events_lost = true;
+        let before = self.events.len();
+        self.events.retain(|e| e.token != token);
+        let removed = before - self.events.len();
+        self.stats.dropped_events = self
+            .stats
+            .dropped_events
+            .saturating_add((removed + also_dropped) as u64);
+        if self.events.len() < self.max_events && self.events.try_reserve(1).is_ok() {
+            if let (Ok(path), Ok(token)) = (
+                crate::wire::try_string(&entry.path),
+                crate::wire::try_string(token),
+            ) {
+                self.events.push_back(WatchEvent { path, token });
+            }
+        }
+    }
+
+    /// Whether events of the watch with `token` were dropped (its share of the queue or the
+    /// queue was full) since the last call; clears the flag. A watcher that sees `true` must
+    /// look at everything below its path again (the bus rescans its devices).
+    pub fn take_events_lost(&mut self, token: &str) -> bool {
+        match self.tokens.get_mut(token) {
+            Some(entry) => core::mem::take(&mut entry.events_lost),
+            None => false,
+        }
+    }
+
     fn update_tokens(&mut self, msg_type: u32, token: String, ok: bool) {
         // A failed watch was never registered; a successful unwatch ends the registration.
         let registered = (msg_type == XS_WATCH && ok) || (msg_type == XS_UNWATCH && !ok);
@@ -411,7 +641,9 @@ impl ClientCore {
     pub fn take_reply(&mut self, id: ReqId) -> Option<Result<Reply, Error>> {
         match self.pending.get(&id.0).map(|p| &p.state) {
             None => Some(Err(Error::UnknownRequest)),
-            Some(PendingState::Waiting) | Some(PendingState::Abandoned) => None,
+            Some(PendingState::Waiting)
+            | Some(PendingState::Abandoned)
+            | Some(PendingState::Discard) => None,
             Some(PendingState::Done(_)) => match self.pending.remove(&id.0) {
                 Some(Pending {
                     state: PendingState::Done(result),
@@ -423,13 +655,38 @@ impl ClientCore {
     }
 
     /// Gives up on `id`: a late reply is dropped (and counted) instead of breaking the connection.
+    ///
+    /// Giving up on an `XS_WATCH` gives up on the watch: it is ended at once
+    /// ([`ClientCore::forget_watch`]), so a late success leaves nothing registered. Giving up
+    /// on an `XS_UNWATCH` drops the watch's events from now on.
     pub fn abandon(&mut self, id: ReqId) {
-        if let Some(p) = self.pending.get_mut(&id.0) {
-            match p.state {
-                PendingState::Done(_) => {
-                    self.pending.remove(&id.0);
+        let Some(p) = self.pending.get_mut(&id.0) else {
+            return;
+        };
+        match p.state {
+            PendingState::Done(_) => {
+                self.pending.remove(&id.0);
+                return;
+            }
+            PendingState::Discard => return,
+            _ => p.state = PendingState::Abandoned,
+        }
+        let Some(token) = p.token.take() else {
+            return;
+        };
+        match p.msg_type {
+            XS_WATCH => {
+                if self.forget_watch(&token).is_err() {
+                    // Orphaned: the late reply undoes it.
+                    if let Some(p) = self.pending.get_mut(&id.0) {
+                        p.token = Some(token);
+                    }
                 }
-                _ => p.state = PendingState::Abandoned,
+            }
+            _ => {
+                // The unwatch is on its way already.
+                self.tokens.remove(&token);
+                self.events.retain(|e| e.token != token);
             }
         }
     }
@@ -451,9 +708,12 @@ impl ClientCore {
         self.events.clear();
     }
 
-    /// The registered watches as `(token, path)`.
+    /// The registered watches as `(token, path)` (orphaned ones left out).
     pub fn watches(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.tokens.iter().map(|(t, p)| (t.as_str(), p.as_str()))
+        self.tokens
+            .iter()
+            .filter(|(_, e)| !e.orphaned)
+            .map(|(t, e)| (t.as_str(), e.path.as_str()))
     }
 
     /// Starts over on a new connection (after resume from suspend, or a transport failure):
@@ -462,7 +722,8 @@ impl ClientCore {
     /// registered again ([`Client::reconnect`]).
     pub fn reset(&mut self) {
         self.pending
-            .retain(|_, p| !matches!(p.state, PendingState::Abandoned));
+            .retain(|_, p| !matches!(p.state, PendingState::Abandoned | PendingState::Discard));
+        self.tokens.retain(|_, e| !e.orphaned);
         for p in self.pending.values_mut() {
             if matches!(p.state, PendingState::Waiting) {
                 p.state = PendingState::Done(Err(Error::Connection(ConnectionError::Reset)));
@@ -471,6 +732,7 @@ impl ClientCore {
         self.outgoing.clear();
         self.incoming.clear();
         self.broken = None;
+        self.inherited_replies = false;
     }
 }
 
@@ -513,15 +775,25 @@ pub struct Client<T: Transport, C: Clock, W: Wait> {
     timeout_ns: u64,
     transaction_attempts: u32,
     last_transaction_retries: u32,
-    /// When the message now part-received started arriving (its first bytes were seen).
-    partial_since: Option<Instant>,
+    /// When the message now part-received was first seen part-received, and which message it
+    /// was ([`ClientCore::messages_received`] then).
+    partial_since: Option<(Instant, u64)>,
 }
 
 impl<T: Transport, C: Clock, W: Wait> Client<T, C, W> {
     /// A client over `transport`, timing with `clock` and waiting through `wait`.
-    pub fn new(transport: T, clock: C, wait: W) -> Result<Self, Error> {
+    ///
+    /// The transport's [`Transport::connect`] runs first: on a ring an earlier client left,
+    /// its unread replies are discarded and its watches reset (see
+    /// [`ClientCore::start_connection`]).
+    pub fn new(mut transport: T, clock: C, wait: W) -> Result<Self, Error> {
+        let info = transport
+            .connect()
+            .map_err(|e| Error::Connection(e.into()))?;
+        let mut core = ClientCore::new()?;
+        core.start_connection(info)?;
         Ok(Client {
-            core: ClientCore::new()?,
+            core,
             transport,
             clock,
             wait,
@@ -571,7 +843,9 @@ impl<T: Transport, C: Clock, W: Wait> Client<T, C, W> {
     ///
     /// A message that stays part-received for longer than the operation deadline breaks the
     /// connection ([`ConnectionError::StalledMessage`]): a peer that announced more bytes than
-    /// it sends would otherwise have its next message read as the missing rest.
+    /// it sends would otherwise have its next message read as the missing rest. Each message is
+    /// timed from when it was first seen part-received, so a steady stream of messages each
+    /// split across pumps is fine.
     pub fn pump(&mut self) -> Result<(), Error> {
         self.core.write_to(&mut self.transport)?;
         self.core.read_from(&mut self.transport)?;
@@ -586,7 +860,16 @@ impl<T: Transport, C: Clock, W: Wait> Client<T, C, W> {
             return Ok(());
         };
         let now = self.clock.now();
-        let since = *self.partial_since.get_or_insert(now);
+        let message = self.core.messages_received();
+        // Each message gets its own deadline: under a steady stream every pump may end inside
+        // some message, but never inside the same one for long.
+        let since = match self.partial_since {
+            Some((since, seen)) if seen == message => since,
+            _ => {
+                self.partial_since = Some((now, message));
+                now
+            }
+        };
         if now < since.after_ns(self.timeout_ns) {
             return Ok(());
         }
@@ -770,14 +1053,28 @@ impl<T: Transport, C: Clock, W: Wait> Client<T, C, W> {
 
     /// Registers a watch on `path` (and below) with `token`; events are queued for
     /// [`Client::take_watch_event`] / [`Client::wait_watch_event`]. xenstored fires one event
-    /// right after registration.
+    /// right after registration. If this times out the watch is ended on the server as well
+    /// (a late success leaves nothing registered).
     pub fn watch(&mut self, path: &str, token: &str) -> Result<(), Error> {
         self.ack(&Request::Watch { path, token }, TxId::NONE)
     }
 
-    /// Removes a watch.
+    /// Removes a watch. If this times out, the watch's events are dropped from then on.
     pub fn unwatch(&mut self, path: &str, token: &str) -> Result<(), Error> {
         self.ack(&Request::Unwatch { path, token }, TxId::NONE)
+    }
+
+    /// Ends the watch with `token` without waiting (for error paths; see
+    /// [`ClientCore::forget_watch`]), and sends the unwatch as far as the transport takes it.
+    pub fn forget_watch(&mut self, token: &str) -> Result<(), Error> {
+        self.core.forget_watch(token)?;
+        self.core.write_to(&mut self.transport)
+    }
+
+    /// Whether events of the watch with `token` were dropped since the last call (see
+    /// [`ClientCore::take_events_lost`]); the watcher must then look at its whole path again.
+    pub fn take_events_lost(&mut self, token: &str) -> bool {
+        self.core.take_events_lost(token)
     }
 
     /// Takes a queued watch event, after reading what has arrived.
@@ -834,12 +1131,19 @@ impl<T: Transport, C: Clock, W: Wait> Client<T, C, W> {
 
     /// Switches to a new transport (after resume, or to replace a failed one): requests in
     /// flight fail with [`ConnectionError::Reset`], then every registered watch is registered
-    /// again on the new connection (xenstored fires each once, as on first registration).
-    /// Returns the first re-registration error, after trying them all.
+    /// again on the new connection (xenstored fires each once, as on first registration). The
+    /// new transport is connected as in [`Client::new`] first (on a ring: unread replies
+    /// discarded, old watches reset before the re-registrations). Returns the first
+    /// re-registration error, after trying them all.
     pub fn reconnect(&mut self, transport: T) -> Result<(), Error> {
         self.transport = transport;
         self.core.reset();
         self.partial_since = None;
+        let info = self
+            .transport
+            .connect()
+            .map_err(|e| Error::Connection(e.into()))?;
+        self.core.start_connection(info)?;
         let mut watches: Vec<(String, String)> = Vec::new();
         for (token, path) in self.core.watches() {
             watches.try_reserve(1)?;

@@ -188,6 +188,11 @@ impl FakeXenstored {
             .push((self.reads + after_reads, path.to_owned(), value.to_owned()));
     }
 
+    /// The watches the client has registered, as `(path, token)`.
+    pub fn watches(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.watches.iter().map(|(p, t)| (p.as_str(), t.as_str()))
+    }
+
     /// Transactions started and not yet ended.
     pub fn open_transactions(&self) -> usize {
         self.transactions.len()

@@ -33,7 +33,7 @@ pub mod hostile;
 pub use client::{Client, ClientCore, ReqId, Stats, Transaction, TxId, Wait};
 pub use error::{ConnectionError, Error, TransportError, WireError, XsErrno};
 pub use perms::{Access, Permission, Permissions};
-pub use transport::{ByteStream, RingTransport, StreamTransport, Transport};
+pub use transport::{ByteStream, ConnectInfo, RingTransport, StreamTransport, Transport};
 pub use wire::{Message, Reply, Request, WatchEvent};
 
 #[cfg(test)]

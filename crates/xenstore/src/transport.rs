@@ -11,12 +11,33 @@ use xen_hal::{EventChannelPort, Hypervisor, SharedMemory};
 use crate::abi::XENSTORE_SERVER_FEATURE_ERROR;
 use crate::error::TransportError;
 
+/// What a transport knows about the connection a client starts on it
+/// ([`Transport::connect`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnectInfo {
+    /// The channel may have carried an earlier client's traffic (the ring page of a domain
+    /// whose driver was started again): that client's watches may still be registered and
+    /// replies to its requests may still arrive.
+    pub inherited: bool,
+    /// Where this connection's request ids start: different from the ids an earlier client on
+    /// the same channel used (`None`: the transport cannot tell).
+    pub request_id_base: Option<u32>,
+    /// Bytes an earlier client left unread, discarded.
+    pub discarded: usize,
+}
+
 /// A non-blocking byte pipe to xenstored.
 pub trait Transport {
     /// Writes a prefix of `data` that fits now; returns its length (0 when full).
     fn write(&mut self, data: &[u8]) -> Result<usize, TransportError>;
     /// Reads bytes that have arrived into `buf`; returns their count (0 when none).
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, TransportError>;
+    /// Called once when a client starts on this transport, before anything is written: drops
+    /// what an earlier client left unread and says what may be left of it. A fresh channel
+    /// (a new socket) has nothing to do: the default.
+    fn connect(&mut self) -> Result<ConnectInfo, TransportError> {
+        Ok(ConnectInfo::default())
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for &mut T {
@@ -25,6 +46,9 @@ impl<T: Transport + ?Sized> Transport for &mut T {
     }
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, TransportError> {
         (**self).read(buf)
+    }
+    fn connect(&mut self) -> Result<ConnectInfo, TransportError> {
+        (**self).connect()
     }
 }
 
@@ -82,6 +106,11 @@ fn mask(index: u32) -> usize {
 
 /// The guest side of the xenstore ring page: requests go into `req`, replies and watch events
 /// come out of `rsp`; xenstored is notified through the event channel after each transfer.
+///
+/// The page outlives any one client (a driver stopped and started again in the same domain
+/// finds it as the last one left it), so [`Transport::connect`] discards the unread responses
+/// and bases request ids on `req_prod`, which only grows: an earlier client's ids all lie
+/// below it.
 ///
 /// Peer-written indices are validated on every access: if `prod - cons` (wrapping) exceeds the
 /// ring size the transport enters a terminal error state and every later call fails with the
@@ -195,6 +224,27 @@ impl<H: Hypervisor> RingTransport<H> {
         Ok(n)
     }
 
+    fn connect_inner(&mut self) -> Result<ConnectInfo, TransportError> {
+        self.check_server_error()?;
+        let prod = self.load(layout::RSP_PROD)?;
+        let cons = self.load(layout::RSP_CONS)?;
+        let discarded = checked_distance(cons, prod, true)?;
+        if discarded != 0 {
+            self.page
+                .store_u32(layout::RSP_CONS, prod, Ordering::Release)
+                .map_err(|_| TransportError::BadRingPage)?;
+            // The server may be waiting for space to write more replies.
+            self.notify()?;
+        }
+        // Only this side writes req_prod, and every request moves it by at least a header.
+        let base = self.load(layout::REQ_PROD)?;
+        Ok(ConnectInfo {
+            inherited: true,
+            request_id_base: Some(base),
+            discarded,
+        })
+    }
+
     fn read_inner(&mut self, buf: &mut [u8]) -> Result<usize, TransportError> {
         self.check_server_error()?;
         // The server owns the response producer index: read it first.
@@ -241,6 +291,13 @@ impl<H: Hypervisor> Transport for RingTransport<H> {
             return Err(e);
         }
         self.read_inner(buf).map_err(|e| self.fail(e))
+    }
+
+    fn connect(&mut self) -> Result<ConnectInfo, TransportError> {
+        if let Some(e) = self.broken {
+            return Err(e);
+        }
+        self.connect_inner().map_err(|e| self.fail(e))
     }
 }
 

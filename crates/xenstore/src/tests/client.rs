@@ -452,17 +452,21 @@ fn watch_event_queue_is_bounded() {
     let mut store = FakeXenstored::new(5);
     let clock = FakeClock::new();
     let mut c = client(&mut store, &clock);
-    c.core().set_limits(8, 2);
+    c.core().set_limits(8, 4);
+    c.core().set_events_per_watch(2);
     c.watch("x", "t").unwrap();
+    // The initial event and x/0 fit; x/1 replaces both with one at the watched path, x/2
+    // fits, x/3 replaces again, x/4 fits.
     for i in 0..5u8 {
-        c.write("x", &[b'0' + i]).unwrap();
+        c.write(&alloc::format!("x/{i}"), b"1").unwrap();
     }
     let mut got: Vec<String> = Vec::new();
     while let Some(ev) = c.take_watch_event().unwrap() {
         got.push(ev.path);
     }
-    assert_eq!(got.len(), 2);
-    assert_eq!(c.core().stats().dropped_events, 4);
+    assert_eq!(got, ["x", "x/4"]);
+    assert_eq!(c.core().stats().dropped_events, 6);
+    assert!(c.take_events_lost("t"));
 }
 
 /// A byte stream over two in-memory queues, served by a fake xenstored.
@@ -602,4 +606,130 @@ fn slow_messages_pass_and_a_message_stalled_for_a_whole_deadline_breaks_the_conn
     );
     assert_eq!(c.core().error(), Some(stalled));
     assert_eq!(c.read("domid"), Err(Error::Connection(stalled)));
+}
+
+#[test]
+fn a_steady_stream_of_split_messages_never_counts_as_a_stall() {
+    let mut store = FakeXenstored::new(5);
+    let clock = FakeClock::new();
+    let mut c = client(&mut store, &clock);
+    c.watch("data", "tok").unwrap();
+    let _initial = c.wait_watch_event(c.deadline_after_ms(50)).unwrap();
+    // Every pump ends inside a message that the next pump completes: each message takes 30 ms,
+    // the stream goes on for 600 ms, six times the 100 ms deadline.
+    let event = watch_event_bytes("data/x", "tok");
+    let (head, tail) = event.split_at(HEADER_LEN + 3);
+    c.transport().inject(head);
+    c.pump().unwrap();
+    for round in 0..20 {
+        clock.stall_us(30_000);
+        c.transport().inject(&[tail, head].concat());
+        assert_eq!(c.pump(), Ok(()), "round {round}");
+        let got = c.take_watch_event().unwrap().unwrap();
+        assert_eq!(got.path, "data/x");
+        assert_eq!(
+            c.core().partial_message(),
+            Some((HEADER_LEN + 3, event.len()))
+        );
+    }
+    assert_eq!(c.core().error(), None);
+    // The last message stops arriving: it alone is timed, and breaks the connection after one
+    // deadline.
+    clock.stall_us(99_000);
+    assert_eq!(c.pump(), Ok(()));
+    clock.stall_us(2_000);
+    assert_eq!(
+        c.pump(),
+        Err(Error::Connection(ConnectionError::StalledMessage {
+            have: (HEADER_LEN + 3) as u32,
+            want: event.len() as u32,
+        }))
+    );
+}
+
+#[test]
+fn a_watch_that_timed_out_is_undone_when_it_succeeds_late() {
+    let mut store = FakeXenstored::new(5);
+    store.hold = true;
+    let clock = FakeClock::new();
+    let mut c = client(&mut store, &clock);
+    assert_eq!(c.watch("backend/x", "late"), Err(Error::Timeout));
+    c.transport().hold = false;
+    // The late OK (and the initial event) arrive with the next reply.
+    assert_eq!(c.read_string("domid").unwrap(), "5");
+    c.pump().unwrap();
+    assert!(!c.core().has_watch_token("late"));
+    assert_eq!(c.transport().watches().count(), 0);
+    // Nothing of the orphan reaches the queue, and the token can be used again.
+    c.write("backend/x/state", b"4").unwrap();
+    assert_eq!(c.take_watch_event().unwrap(), None);
+    c.watch("backend/x", "late").unwrap();
+    let ev = c.wait_watch_event(c.deadline_after_ms(10)).unwrap();
+    assert_eq!((ev.path.as_str(), ev.token.as_str()), ("backend/x", "late"));
+}
+
+#[test]
+fn an_unwatch_that_timed_out_stops_queueing_events_at_once() {
+    let mut store = FakeXenstored::new(5);
+    let clock = FakeClock::new();
+    let mut c = client(&mut store, &clock);
+    c.watch("data", "tok").unwrap();
+    let _initial = c.wait_watch_event(c.deadline_after_ms(10)).unwrap();
+    c.transport().hold = true;
+    assert_eq!(c.unwatch("data", "tok"), Err(Error::Timeout));
+    assert!(!c.core().has_watch_token("tok"));
+    c.transport().hold = false;
+    c.transport().set("data/y", b"1");
+    assert_eq!(c.read_string("domid").unwrap(), "5");
+    assert_eq!(c.take_watch_event().unwrap(), None);
+    assert_eq!(c.transport().watches().count(), 0);
+}
+
+#[test]
+fn a_flooding_watch_cannot_starve_the_others() {
+    let mut store = FakeXenstored::new(5);
+    let clock = FakeClock::new();
+    let mut c = client(&mut store, &clock);
+    c.core().set_limits(8, 16);
+    c.watch("device", "devices").unwrap();
+    c.watch("backend", "flood").unwrap();
+    let _ = c
+        .wait_watch_event_for("devices", c.deadline_after_ms(10))
+        .unwrap();
+    // Nobody takes the flood's events (an orphaned or slow watcher).
+    for i in 0..40u32 {
+        c.transport().set(&alloc::format!("backend/{i}"), b"x");
+    }
+    c.transport().set("device/vbd/768", b"");
+    c.pump().unwrap();
+    let ev = c.core().take_watch_event_for("devices").unwrap();
+    assert_eq!(ev.path, "device/vbd/768");
+    assert!(!c.take_events_lost("devices"));
+    // The flood lost events and says so; what is left of it ends in one event at the watched
+    // path (look at everything below), as on registration.
+    assert!(c.take_events_lost("flood"));
+    assert!(!c.take_events_lost("flood"));
+    let mut flood: Vec<String> = Vec::new();
+    while let Some(ev) = c.take_watch_event().unwrap() {
+        assert_eq!(ev.token, "flood");
+        flood.push(ev.path);
+    }
+    assert!(flood.len() <= 16, "{}", flood.len());
+    assert!(flood.iter().any(|p| p == "backend"), "{flood:?}");
+    assert!(c.core().stats().dropped_events > 0);
+    // The queue exactly full of the flood when a `device` event comes: the flood makes room.
+    for i in 0..16u32 {
+        c.transport().set(&alloc::format!("backend/{i}"), b"y");
+    }
+    c.pump().unwrap();
+    assert!(!c.take_events_lost("flood"));
+    c.transport().set("device/vif/0", b"");
+    c.pump().unwrap();
+    let ev = c.core().take_watch_event_for("devices").unwrap();
+    assert_eq!(ev.path, "device/vif/0");
+    assert!(!c.take_events_lost("devices"));
+    assert!(c.take_events_lost("flood"));
+    let ev = c.core().take_watch_event_for("flood").unwrap();
+    assert_eq!(ev.path, "backend");
+    assert_eq!(c.take_watch_event().unwrap(), None);
 }

@@ -86,9 +86,18 @@ fn response_index_overflow_is_terminal() {
     assert_eq!(t.write(b"x"), Err(e));
     assert_eq!(t.error(), Some(e));
 
-    // The client sees a terminal connection error, not a hang.
+    // A client sees a terminal connection error at once, not a hang.
     let clock = FakeClock::new();
+    assert!(matches!(
+        Client::new(t, ClockRef(&clock), |_| clock.stall_us(1000)),
+        Err(Error::Connection(ConnectionError::Transport(got))) if got == e
+    ));
+    // Also when the indices go bad under a running client.
+    let peer_start = RingPeer::new(pages.memory());
+    peer_start.set_indices(0, 0, 0, 0);
+    let t = RingTransport::new(pages.memory(), &notify, EventChannelPort(1)).unwrap();
     let mut c = Client::new(t, ClockRef(&clock), |_| clock.stall_us(1000)).unwrap();
+    peer_start.set_indices(0, 0, u32::MAX - 10, 1020);
     assert_eq!(
         c.read("x"),
         Err(Error::Connection(ConnectionError::Transport(e)))
@@ -189,4 +198,80 @@ fn interface_layout_matches_xs_wire() {
         (2064, 2068, 2072, 2076)
     );
     assert_eq!(crate::wire::HEADER_LEN, 16);
+}
+
+/// A client on the page, with the wait hook serving the store.
+fn ring_client<'a>(
+    pages: &HeapPages,
+    notify: &'a NotifyCounter,
+    clock: &'a FakeClock,
+    peer: &'a RingPeer,
+    store: &'a RefCell<FakeXenstored>,
+    backlog: &'a RefCell<alloc::vec::Vec<u8>>,
+) -> Client<
+    RingTransport<&'a NotifyCounter>,
+    ClockRef<'a, FakeClock>,
+    impl FnMut(xen_hal::Instant) + 'a,
+> {
+    let transport = RingTransport::new(pages.memory(), notify, EventChannelPort(3)).unwrap();
+    let mut c = Client::new(transport, ClockRef(clock), move |_| {
+        clock.stall_us(100);
+        serve(peer, store, backlog);
+    })
+    .unwrap();
+    c.set_timeout_ms(50);
+    c
+}
+
+#[test]
+fn a_new_client_on_the_same_ring_inherits_nothing() {
+    let pages = HeapPages::new(1).unwrap();
+    let peer = RingPeer::new(pages.memory());
+    let mut fake = FakeXenstored::new(9);
+    fake.set("name", b"vm9");
+    let store = RefCell::new(fake);
+    let backlog = RefCell::new(alloc::vec::Vec::new());
+    let notify = NotifyCounter::new();
+    let clock = FakeClock::new();
+
+    // A first driver instance watches `device` and goes away without unwatching.
+    let mut a = ring_client(&pages, &notify, &clock, &peer, &store, &backlog);
+    a.watch("device", "devices").unwrap();
+    let _ = a.wait_watch_event(a.deadline_after_ms(10)).unwrap();
+    drop(a);
+    // A second sends a read and goes away with the reply unread in the ring...
+    let mut b = ring_client(&pages, &notify, &clock, &peer, &store, &backlog);
+    b.core()
+        .submit(&crate::Request::Read { path: "domid" }, crate::TxId::NONE)
+        .unwrap();
+    b.pump().unwrap();
+    drop(b);
+    serve(&peer, &store, &backlog);
+    assert_ne!(peer.index(layout::RSP_PROD), peer.index(layout::RSP_CONS));
+    // ... and a third sends one and goes away before xenstored has even read it.
+    let mut b = ring_client(&pages, &notify, &clock, &peer, &store, &backlog);
+    b.core()
+        .submit(&crate::Request::Read { path: "domid" }, crate::TxId::NONE)
+        .unwrap();
+    b.pump().unwrap();
+    drop(b);
+
+    // The new client's first request gets its own answer, not an old `read domid` one.
+    let mut c = ring_client(&pages, &notify, &clock, &peer, &store, &backlog);
+    assert_eq!(c.read_string("name").unwrap(), "vm9");
+    assert_eq!(c.core().error(), None);
+    // The old `device` watch is gone: watching again works, and events reach this client.
+    c.watch("device", "devices").unwrap();
+    let first = c.wait_watch_event(c.deadline_after_ms(10)).unwrap();
+    assert_eq!(first.path, "device");
+    store.borrow_mut().set("device/vbd/768", b"");
+    let ev = c.wait_watch_event(c.deadline_after_ms(10)).unwrap();
+    assert_eq!(
+        (ev.path.as_str(), ev.token.as_str()),
+        ("device/vbd/768", "devices")
+    );
+    assert_eq!(c.take_watch_event().unwrap(), None);
+    assert_eq!(store.borrow().watches().count(), 1);
+    assert_eq!(c.core().stats().unknown_token_events, 0);
+    assert!(c.core().stats().stale_replies >= 1);
 }
