@@ -124,7 +124,7 @@ impl GrantTable {
             .ok_or(GrantError::BadFrame)?;
         let mut refs = RefAllocator::new(capacity)?;
         // Unreadable counts as live: never hand out what cannot be checked.
-        refs.adopt_live(|index| raw_flags(&frames, index).map_or(true, |flags| flags != 0));
+        refs.adopt_live(|index| raw_flags(&frames, index) != Ok(0));
         let mut table = GrantTable {
             frames,
             gpfns: Vec::new(),
