@@ -312,11 +312,13 @@ pub type StoreWatchFn = unsafe extern "C" fn(
     usize,
     *mut u32,
 ) -> NtStatus;
-/// `store_unwatch(context, handle)`.
+/// `store_unwatch(context, handle)`: returns once the watch's callback is not running and will
+/// not run again (see [`BusServices::store_unwatch`]).
 pub type StoreUnwatchFn = unsafe extern "C" fn(*mut c_void, u32) -> NtStatus;
 /// `grant_access(context, domid, pfn, readonly, ref_out)`.
 pub type GrantAccessFn = unsafe extern "C" fn(*mut c_void, u16, u64, u8, *mut u32) -> NtStatus;
-/// `grant_end(context, ref)`.
+/// `grant_end(context, ref)`: `DEVICE_BUSY` when the backend still maps the page (the reference
+/// is then the bus's; see [`BusServices::grant_end`]).
 pub type GrantEndFn = unsafe extern "C" fn(*mut c_void, u32) -> NtStatus;
 /// `evtchn_bind(context, remote_domid, handler, handler_context, port_out)`: the handler runs
 /// at DISPATCH_LEVEL.
