@@ -9,7 +9,9 @@
 //! each pending port's handler up under the event-table lock and calls it with no lock held,
 //! so a handler may notify, bind, or unbind (its own port too). One dispatcher runs at a time
 //! (a [`DispatchGate`]): a dispatcher that finds another running leaves its work to it, so
-//! one port's handler, and any two handlers, never run at the same time, on any CPU.
+//! one port's handler, and any two handlers, never run at the same time, on any CPU. (Users of
+//! [`super::single`] that dispatch with `EventChannels::handle_upcall` under the table's borrow
+//! instead get `Failed` from a handler that binds or unbinds.)
 //!
 //! Children's watches live in a [`ChildWatches`] table kept beside the xenstore client (under
 //! the same lock); the bus's xenstore worker calls [`PlatformServices::dispatch_watch_events`]
