@@ -28,7 +28,7 @@ use nt_kernel::sync::SpinLock;
 use nt_kernel::wdm::*;
 use nt_kernel::work_item::*;
 use nt_kernel::{error, info, trace, warn};
-use xen_bus::interface::shared::PlatformServices;
+use xen_bus::interface::shared::{PlatformAccess, PlatformServices};
 use xen_bus::shutdown_ioctl::{
     GUID_DEVINTERFACE_XENPCI_SHUTDOWN, IOCTL_XENPCI_SHUTDOWN_WAIT_REQUEST,
 };
@@ -38,8 +38,8 @@ use xen_hypercall::arch::x86_64::{detect_xen, HypercallPage};
 use xen_platform::bringup::StoreRing;
 use xen_platform::shutdown::{self, ShutdownError, SHUTDOWN_WATCH_TOKEN};
 use xen_platform::{
-    acknowledge_upcall, decide_and_unplug, watch_devices, CallbackVia, Platform, PlatformConfig,
-    PlatformResources, UnplugDecision, DEVICE_WATCH_TOKEN,
+    acknowledge_upcall, collect_pending, decide_and_unplug, watch_devices, CallbackVia, Platform,
+    PlatformConfig, PlatformResources, UnplugDecision, DEVICE_WATCH_TOKEN,
 };
 use xen_public_headers::hvm::params::HVM_PARAM_CALLBACK_IRQ;
 use xenpci::boot::{self, RegistryFacts, XenPresence};
@@ -936,6 +936,21 @@ fn free_platform(ext: &DeviceExtension) {
         store_page,
         ..
     } = *running;
+    // Grants still in use stay in Xen's table (the frames stay in the BAR): the next start's
+    // table reads every entry, ends what is no longer mapped and defers the rest.
+    let grants = services.retry_deferred_grants().and_then(|_| {
+        services
+            .platform()
+            .with_grants(|g| (g.in_use(), g.deferred_count()))
+    });
+    if let Ok((in_use, deferred)) = grants {
+        if in_use > 0 {
+            warn!(
+                "platform freed with {} grant references in use ({} still mapped by a backend)",
+                in_use, deferred
+            );
+        }
+    }
     drop(services);
     // SAFETY: the ring page was mapped by this mapper and is no longer used.
     unsafe { mapper.unmap_frames(store_page) };
@@ -974,7 +989,11 @@ unsafe extern "system" fn dpc_routine(
     let Some(running) = (unsafe { ext.running.load(Ordering::Acquire).as_ref() }) else {
         return;
     };
-    if running.platform().dispatch_events() {
+    let shared_info = running.platform().shared_info();
+    let more = running
+        .services
+        .dispatch_events(|ports| collect_pending(shared_info, ports).ok());
+    if more {
         // Bounded per DPC; come back for the rest.
         // SAFETY: the DPC is initialised.
         unsafe { KeInsertQueueDpc(addr_of!(ext.dpc).cast_mut(), null_mut(), null_mut()) };
@@ -1101,8 +1120,18 @@ fn handle_watches(ext: &DeviceExtension, running: &Running) {
         .services
         .dispatch_watch_events(MAX_CHILD_EVENTS_PER_WORK)
     {
-        Ok(_) => {}
+        Ok(done) => more |= done.more,
         Err(e) => warn!("children's watch events: {:?}", e),
+    }
+    // Grants a child ended while the backend still mapped them: free those it let go of.
+    match running.services.retry_deferred_grants() {
+        Ok(summary) if summary.freed > 0 => trace!(
+            "deferred grants: {} freed, {} still mapped",
+            summary.freed,
+            summary.deferred
+        ),
+        Ok(_) => {}
+        Err(e) => warn!("retrying deferred grants: {:?}", e),
     }
     if invalidate {
         trace!("children changed: invalidating bus relations");

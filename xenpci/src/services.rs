@@ -5,9 +5,12 @@
 //!   synchronization event, PASSIVE_LEVEL only; a wait longer than [`STORE_LOCK_TIMEOUT_MS`]
 //!   fails with `ServiceError::Failed` instead of hanging).
 //! - grant table and event-channel table: each under a spin lock (usable up to
-//!   DISPATCH_LEVEL). The event DPC never calls a handler with the event lock held: it collects
-//!   pending ports lock-free (`xen_platform::collect_pending`), copies their bindings under the
-//!   lock, and calls them after releasing it, so a handler may notify or unbind.
+//!   DISPATCH_LEVEL). The event DPC runs `PlatformServices::dispatch_events`: it collects
+//!   pending ports lock-free (`xen_platform::collect_pending`), looks each binding up under the
+//!   lock and calls it after releasing it, so a handler may notify or unbind; one DPC
+//!   dispatches at a time (the DPC can be queued again on another CPU while it runs; that run
+//!   leaves its events to the running one), and an unbind waits for a handler call already
+//!   running (see `xen_bus::interface::shared`).
 //! - `shared_info`: no lock (the ISR's acknowledgement is one atomic swap).
 
 use core::cell::UnsafeCell;
@@ -18,10 +21,9 @@ use nt_kernel::sync::SpinLock;
 use nt_kernel::wdm::*;
 use xen_bus::interface::shared::{ChildWatches, PlatformAccess, StoreOf};
 use xen_bus::interface::ServiceError;
-use xen_evtchn::{EventChannels, HandlerBinding};
+use xen_evtchn::EventChannels;
 use xen_grant::GrantTable;
-use xen_hal::{DomainId, EventChannelPort, SharedMemory};
-use xen_platform::collect_pending;
+use xen_hal::{DomainId, SharedMemory};
 use xenstore::{Client, RingTransport};
 
 use crate::hal::{NtClock, NtHypervisor};
@@ -32,10 +34,8 @@ pub type Store = Client<RingTransport<NtHypervisor>, NtClock, EventWait>;
 /// Longest wait for the store mutex from a child's call.
 pub const STORE_LOCK_TIMEOUT_MS: i64 = 30_000;
 
-/// Ports taken from `shared_info` per round of the DPC.
-const PORTS_PER_ROUND: usize = 64;
-/// Rounds per DPC run (then the DPC queues itself again).
-const ROUNDS_PER_DPC: usize = 8;
+/// How long an unbind or unwatch at PASSIVE_LEVEL sleeps between looks at a running callback.
+const UNBIND_POLL_MS: i64 = 1;
 
 /// Waits for the store event (set by the store port's handler) up to the deadline.
 pub struct EventWait {
@@ -140,33 +140,6 @@ impl NtPlatform {
         // SAFETY: caller holds the mutex.
         unsafe { *self.store_slot() = Some((client, ChildWatches::new())) };
     }
-
-    /// The DPC's work: takes pending ports and calls their handlers with no lock held.
-    /// Returns whether events are left for another run.
-    pub fn dispatch_events(&self) -> bool {
-        for _ in 0..ROUNDS_PER_DPC {
-            let mut ports = [EventChannelPort(0); PORTS_PER_ROUND];
-            let collected = match collect_pending(self.shared_info, &mut ports) {
-                Ok(c) => c,
-                Err(_) => return false,
-            };
-            let mut bindings: [Option<(HandlerBinding, u32)>; PORTS_PER_ROUND] =
-                [None; PORTS_PER_ROUND];
-            {
-                let events = self.events.lock_at_dpc_level();
-                for (slot, port) in bindings.iter_mut().zip(ports.iter().take(collected.count)) {
-                    *slot = events.handler(*port).map(|b| (b, port.0));
-                }
-            }
-            for (binding, port) in bindings.iter().flatten() {
-                (binding.handler)(binding.context, *port);
-            }
-            if !collected.more {
-                return false;
-            }
-        }
-        true
-    }
 }
 
 impl PlatformAccess for NtPlatform {
@@ -229,5 +202,24 @@ impl PlatformAccess for NtPlatform {
 
     fn own_domid(&self) -> DomainId {
         DomainId(self.domid.load(Ordering::Acquire) as u16)
+    }
+
+    /// The current thread (in a DPC, the thread it interrupted: not one that can be running
+    /// elsewhere at the same time, which is all the unbind check needs).
+    fn context_id(&self) -> usize {
+        // SAFETY: no preconditions; any IRQL.
+        unsafe { KeGetCurrentThread() as usize }
+    }
+
+    /// At PASSIVE_LEVEL (unwatch, or an unbind from a thread) a short sleep; above it (an
+    /// unbind from a DPC) a spin: the handler it waits for runs on another CPU.
+    fn pause(&self) {
+        if current_irql() == PASSIVE_LEVEL {
+            let mut interval: LARGE_INTEGER = -(UNBIND_POLL_MS * 10_000);
+            // SAFETY: PASSIVE_LEVEL (checked); the interval lives for the call.
+            unsafe { KeDelayExecutionThread(KernelMode, FALSE, &mut interval) };
+        } else {
+            core::hint::spin_loop();
+        }
     }
 }

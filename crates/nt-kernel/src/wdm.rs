@@ -1345,6 +1345,9 @@ unsafe extern "system" {
         Alertable: BOOLEAN,
         Interval: *mut LARGE_INTEGER,
     ) -> NTSTATUS;
+    /// `KeGetCurrentThread`: the running thread's `KTHREAD` (in a DPC, the thread it
+    /// interrupted).
+    pub fn KeGetCurrentThread() -> PVOID;
     /// `KeQueryPerformanceCounter`.
     pub fn KeQueryPerformanceCounter(PerformanceFrequency: *mut LARGE_INTEGER) -> LARGE_INTEGER;
 

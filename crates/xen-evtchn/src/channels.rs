@@ -10,8 +10,9 @@ use xen_public_headers::xen::{shared_info, vcpu_info, XEN_LEGACY_MAX_VCPUS};
 
 use crate::error::EvtchnError;
 
-/// A handler: called with its context and the port that fired, at the IRQL/context of the
-/// upcall (on Windows, the ISR of the platform device). It must not block.
+/// A handler: called with its context and the port that fired, in the context the OS glue
+/// dispatches from ([`EventChannels::handle_upcall`] calls it in the upcall's; on Windows,
+/// xenpci calls it from its event DPC at DISPATCH_LEVEL). It must not block.
 pub type EventHandler = extern "C" fn(context: usize, port: u32);
 
 /// A handler with its context.

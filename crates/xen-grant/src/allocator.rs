@@ -160,13 +160,45 @@ impl RefAllocator {
         }
     }
 
-    /// Moves a granting reference to the deferred list.
+    /// Moves a granting reference (or an allocated one whose entry turned out to be in use) to
+    /// the deferred list.
     pub(crate) fn defer(&mut self, r: GrantRef) -> Result<(), GrantError> {
         match self.state(r)? {
-            RefState::Granted => {
+            RefState::Granted | RefState::Allocated => {
                 self.set(r, RefState::Deferred)?;
                 self.deferred.push(r.0);
                 Ok(())
+            }
+            state => Err(Self::misuse(r, state)),
+        }
+    }
+
+    /// At set-up over frames an earlier table used: moves the free references for which
+    /// `live(index)` holds (their entries still grant access) to the deferred list, so they are
+    /// not handed out before their access is ended.
+    pub(crate) fn adopt_live(&mut self, mut live: impl FnMut(u32) -> bool) {
+        let states = &mut self.states;
+        let deferred = &mut self.deferred;
+        self.free.retain(|&index| {
+            if !live(index) {
+                return true;
+            }
+            if let Some(state) = states.get_mut(index as usize) {
+                *state = RefState::Deferred;
+            }
+            // Within the capacity reserved in `new`: each reference is listed once.
+            deferred.push(index);
+            false
+        });
+    }
+
+    /// Removes `r` from the deferred list (its access ended) and frees it.
+    pub(crate) fn undefer_and_free(&mut self, r: GrantRef) -> Result<(), GrantError> {
+        match self.state(r)? {
+            RefState::Deferred => {
+                self.deferred.retain(|&index| index != r.0);
+                self.set(r, RefState::Allocated)?;
+                self.free(r)
             }
             state => Err(Self::misuse(r, state)),
         }

@@ -10,6 +10,12 @@
 //! - A reference the backend may still use is never handed out again: [`GrantTable::end_access`]
 //!   refuses with [`GrantError::StillInUse`], and [`GrantTable::end_access_or_defer`] parks it on
 //!   a deferred list that [`GrantTable::retry_deferred`] retries.
+//! - A table set up over frames an earlier table of this domain used reads every entry first:
+//!   what still grants access is ended as `end_access` would, and what the backend still maps
+//!   starts on the deferred list, never on the free list.
+//! - Granting never overwrites an entry whose flags are set (Xen's `GTF_reading`/`GTF_writing`
+//!   above all): the flags go from 0 to valid by compare-exchange, else the reference is
+//!   deferred.
 //! - The first `GNTTAB_NR_RESERVED_ENTRIES` references (toolstack's console and xenstore) are
 //!   never handed out.
 //! - Unknown, out-of-range and not-granted references are typed errors, never panics.

@@ -25,7 +25,22 @@ const FRAME: usize = offset_of!(grant_entry_v1, frame);
 /// changes the flags under us (setting and clearing the in-use bits), so a few suffice.
 const END_ACCESS_ATTEMPTS: usize = 64;
 
+/// References [`GrantTable::grant_access`] tries when free ones turn out to be in use.
+const GRANT_ATTEMPTS: usize = 8;
+
 const _: () = assert!(ENTRY_SIZE == 8 && FLAGS == 0 && DOMID == 2 && FRAME == 4);
+
+/// The `flags` of entry `index` in `frames`.
+fn raw_flags(frames: &[SharedMemory], index: u32) -> Result<u16, GrantError> {
+    let index = index as usize;
+    let frame = frames
+        .get(index / ENTRIES_PER_FRAME)
+        .ok_or(GrantError::InvalidRef(GrantRef(index as u32)))?;
+    Ok(frame.load_u16(
+        (index % ENTRIES_PER_FRAME) * ENTRY_SIZE + FLAGS,
+        Ordering::Acquire,
+    )?)
+}
 
 /// What [`GrantTable::end_access_or_defer`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,6 +103,13 @@ impl GrantTable {
 
     /// A table over frames already placed and mapped (one page-long window per frame, in table
     /// order). Used by tests and by callers that set the frames up themselves.
+    ///
+    /// The entries are read first: the frames may hold an earlier table of this domain (the
+    /// platform brought up again, a restart of the bus driver), whose grants Xen still honours.
+    /// An entry that still grants access (any flag set) is ended as [`GrantTable::end_access`]
+    /// would; one the backend still maps (`GTF_reading`/`GTF_writing`) goes to the deferred
+    /// list instead of the free list, and [`GrantTable::retry_deferred`] frees it once
+    /// unmapped. Reserved entries (the toolstack's) are left alone.
     pub fn from_frames(frames: Vec<SharedMemory>) -> Result<Self, GrantError> {
         if frames.is_empty() {
             return Err(GrantError::NoFrames);
@@ -100,11 +122,17 @@ impl GrantTable {
             .checked_mul(ENTRIES_PER_FRAME)
             .and_then(|n| u32::try_from(n).ok())
             .ok_or(GrantError::BadFrame)?;
-        Ok(GrantTable {
+        let mut refs = RefAllocator::new(capacity)?;
+        // Unreadable counts as live: never hand out what cannot be checked.
+        refs.adopt_live(|index| raw_flags(&frames, index) != Ok(0));
+        let mut table = GrantTable {
             frames,
             gpfns: Vec::new(),
-            refs: RefAllocator::new(capacity)?,
-        })
+            refs,
+        };
+        // Granted but not mapped: ended now, free again.
+        table.retry_deferred();
+        Ok(table)
     }
 
     /// Places the frames again at the same guest frames (after resume from suspend or
@@ -186,7 +214,9 @@ impl GrantTable {
         Ok(frame.load_u16(offset + FLAGS, Ordering::Acquire)?)
     }
 
-    /// Allocates a reference and grants `domid` access to frame `pfn` through it.
+    /// Allocates a reference and grants `domid` access to frame `pfn` through it. A free
+    /// reference whose entry is found in use (see [`GrantTable::grant_access_ref`]) is deferred
+    /// and the next one tried.
     pub fn grant_access(
         &mut self,
         domid: DomainId,
@@ -194,20 +224,28 @@ impl GrantTable {
         readonly: bool,
     ) -> Result<GrantRef, GrantError> {
         let frame = u32::try_from(pfn.0).map_err(|_| GrantError::FrameTooLarge(pfn))?;
-        let r = self.refs.alloc()?;
-        match self.write_grant(r, domid, frame, readonly) {
-            Ok(()) => Ok(r),
-            Err(e) => {
-                // Nothing was granted: the entry's flags were not written.
-                self.refs.free(r)?;
-                Err(e)
+        let mut last = GrantError::Exhausted;
+        for _ in 0..GRANT_ATTEMPTS {
+            let r = self.refs.alloc()?;
+            match self.write_grant(r, domid, frame, readonly) {
+                Ok(()) => return Ok(r),
+                // Deferred by `write_grant`: try another.
+                Err(e @ GrantError::StillInUse(_)) => last = e,
+                Err(e) => {
+                    // Nothing was granted: the entry's flags were not written.
+                    self.refs.free(r)?;
+                    return Err(e);
+                }
             }
         }
+        Err(last)
     }
 
     /// Grants `domid` access to frame `pfn` through `r`, which must be allocated and granting
     /// nothing (from [`GrantTable::alloc`], [`GrantTable::alloc_batch`] or
-    /// [`GrantTable::revoke`]).
+    /// [`GrantTable::revoke`]). If the entry is found still granting or mapped (which the
+    /// set-up scan and the end rules prevent), nothing is written: the reference goes to the
+    /// deferred list and `StillInUse` is returned.
     pub fn grant_access_ref(
         &mut self,
         r: GrantRef,
@@ -222,8 +260,10 @@ impl GrantTable {
         }
     }
 
-    /// Writes entry `r` of an allocated reference: domain and frame first, then (release
-    /// ordering) the flags that make it valid, so Xen never sees a valid entry with stale data.
+    /// Writes entry `r` of an allocated reference: domain and frame first, then the flags
+    /// that make it valid (a compare-exchange from 0, so Xen never sees a valid entry with
+    /// stale data, and an entry with flags set — `GTF_reading`/`GTF_writing` above all — is
+    /// never overwritten: that reference is deferred and `StillInUse` returned).
     fn write_grant(
         &mut self,
         r: GrantRef,
@@ -232,6 +272,10 @@ impl GrantTable {
         readonly: bool,
     ) -> Result<(), GrantError> {
         let (window, offset) = self.entry(r)?;
+        if window.load_u16(offset + FLAGS, Ordering::Acquire)? != 0 {
+            self.refs.defer(r)?;
+            return Err(GrantError::StillInUse(r));
+        }
         window.store_u16(offset + DOMID, domid.0, Ordering::Relaxed)?;
         window.store_u32(offset + FRAME, frame, Ordering::Relaxed)?;
         let flags = if readonly {
@@ -239,7 +283,13 @@ impl GrantTable {
         } else {
             GTF_permit_access
         };
-        window.store_u16(offset + FLAGS, flags, Ordering::Release)?;
+        if window
+            .compare_exchange_u16(offset + FLAGS, 0, flags)?
+            .is_err()
+        {
+            self.refs.defer(r)?;
+            return Err(GrantError::StillInUse(r));
+        }
         self.refs.mark_granted(r)
     }
 
@@ -284,7 +334,15 @@ impl GrantTable {
 
     /// Ends access through `r` and frees it, or, if the backend still maps the page, moves it to
     /// the deferred list, from which [`GrantTable::retry_deferred`] frees it once unmapped.
+    /// A reference already deferred is tried again (freed if the backend let go, else left).
     pub fn end_access_or_defer(&mut self, r: GrantRef) -> Result<EndAccess, GrantError> {
+        if self.refs.state(r)? == RefState::Deferred {
+            if !self.try_end(r)? {
+                return Ok(EndAccess::Deferred);
+            }
+            self.refs.undefer_and_free(r)?;
+            return Ok(EndAccess::Freed);
+        }
         match self.end_access(r) {
             Ok(()) => Ok(EndAccess::Freed),
             Err(GrantError::StillInUse(_)) => {
@@ -455,6 +513,99 @@ pub(crate) mod tests {
         );
         assert_eq!(table.deferred_count(), 0);
         assert_eq!(table.alloc(), Ok(r));
+    }
+
+    #[test]
+    fn a_new_table_over_used_frames_defers_what_the_backend_maps() {
+        let (mut old, pages) = heap_table(1);
+        let mapped = old.grant_access(DomainId(0), Pfn(5), false).unwrap();
+        let granted = old.grant_access(DomainId(0), Pfn(6), true).unwrap();
+        let allocated = old.alloc().unwrap();
+        backend_map(&old, mapped, true);
+        // The platform comes up again over the same frames (the old bookkeeping is gone).
+        drop(old);
+        let mut table =
+            GrantTable::from_frames(pages.iter().map(|p| p.memory()).collect()).unwrap();
+        assert_eq!(table.state(mapped), Ok(RefState::Deferred));
+        assert_eq!(table.deferred_count(), 1);
+        assert_eq!(table.in_use(), 1);
+        assert_eq!(
+            table.entry_flags(mapped),
+            Ok(GTF_permit_access | GTF_writing)
+        );
+        // Granted but not mapped: ended (the backend is locked out) and free again.
+        assert_eq!(table.entry_flags(granted), Ok(0));
+        assert_eq!(table.state(granted), Ok(RefState::Free));
+        assert_eq!(table.state(allocated), Ok(RefState::Free));
+        // Every free reference can be granted; none of them is the mapped one, and its entry
+        // keeps what Xen set.
+        let mut handed = Vec::new();
+        while let Ok(r) = table.grant_access(DomainId(1), Pfn(9), false) {
+            handed.push(r);
+        }
+        assert_eq!(handed.len(), ENTRIES_PER_FRAME - 8 - 1);
+        assert!(!handed.contains(&mapped));
+        assert_eq!(
+            table.entry_flags(mapped),
+            Ok(GTF_permit_access | GTF_writing)
+        );
+        // Once the backend unmaps it, the retry frees it.
+        backend_unmap(&table, mapped);
+        assert_eq!(
+            table.retry_deferred(),
+            EndSummary {
+                freed: 1,
+                deferred: 0
+            }
+        );
+        assert_eq!(table.entry_flags(mapped), Ok(0));
+        assert_eq!(table.grant_access(DomainId(1), Pfn(9), false), Ok(mapped));
+    }
+
+    #[test]
+    fn granting_never_overwrites_an_entry_in_use() {
+        let (mut table, pages) = heap_table(1);
+        let r = table.alloc().unwrap();
+        // An entry the backend maps although our bookkeeping says it is ours to fill (what an
+        // earlier table left behind): granting through it must not wipe Xen's bits.
+        let offset = r.0 as usize * 8;
+        let stale = GTF_permit_access | GTF_writing;
+        let memory = pages[0].memory();
+        memory.store_u16(offset + 2, 3, Ordering::SeqCst).unwrap();
+        memory.store_u32(offset + 4, 77, Ordering::SeqCst).unwrap();
+        memory.store_u16(offset, stale, Ordering::SeqCst).unwrap();
+        assert_eq!(
+            table.grant_access_ref(r, DomainId(0), Pfn(5), false),
+            Err(GrantError::StillInUse(r))
+        );
+        let entry: grant_entry_v1 = memory.read_obj(offset).unwrap();
+        assert_eq!((entry.flags, entry.domid, entry.frame), (stale, 3, 77));
+        assert_eq!(table.state(r), Ok(RefState::Deferred));
+        // grant_access skips such a reference (deferring it) and uses the next.
+        let next = GrantRef(r.0 + 1);
+        memory
+            .store_u16(offset + 8, stale, Ordering::SeqCst)
+            .unwrap();
+        let got = table.grant_access(DomainId(0), Pfn(5), false).unwrap();
+        assert_eq!(got, GrantRef(r.0 + 2));
+        assert_eq!(table.state(next), Ok(RefState::Deferred));
+        assert_eq!(table.entry_flags(next), Ok(stale));
+        assert_eq!(table.deferred_count(), 2);
+    }
+
+    #[test]
+    fn ending_a_deferred_ref_again_frees_it_once_unmapped() {
+        let (mut table, _pages) = heap_table(1);
+        let r = table.grant_access(DomainId(0), Pfn(5), false).unwrap();
+        backend_map(&table, r, false);
+        assert_eq!(table.end_access_or_defer(r), Ok(EndAccess::Deferred));
+        assert_eq!(table.end_access_or_defer(r), Ok(EndAccess::Deferred));
+        assert_eq!(table.deferred_count(), 1);
+        backend_unmap(&table, r);
+        assert_eq!(table.end_access_or_defer(r), Ok(EndAccess::Freed));
+        assert_eq!(table.deferred_count(), 0);
+        assert_eq!(table.state(r), Ok(RefState::Free));
+        assert_eq!(table.in_use(), 0);
     }
 
     #[test]

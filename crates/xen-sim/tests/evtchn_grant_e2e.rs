@@ -1,6 +1,7 @@
 //! Event channels (`xen-evtchn`) and grants (`xen-grant`) of a guest against the simulated
 //! Xen, with dom0 on the other end: Xen's 2-level delivery (masking, unmask re-raise, close
-//! seen by the peer) and grant end-access refused while dom0 maps the page.
+//! seen by the peer), grant end-access refused while dom0 maps the page, and a table set up again
+//! over the same frames that keeps what dom0 still maps.
 
 use std::cell::RefCell;
 
@@ -183,4 +184,63 @@ fn freeing_a_page_dom0_still_maps_is_a_recorded_violation() {
     // dom0 finds the frame gone instead of touching freed memory.
     assert!(world.with_sim(|sim| sim.hv.grant_memory(handle)).is_err());
     assert_eq!(world.violations().len(), 1);
+}
+
+#[test]
+fn a_grant_table_set_up_again_keeps_what_dom0_still_maps() {
+    let world = World::new();
+    let guest = world.create_guest(3, "vm3");
+    let hv = &guest.hypervisor;
+    let memory = &*guest.memory;
+    let frame = OwnedPages::new(memory, 1).unwrap();
+    let mut table = GrantTable::setup(hv, memory, &[frame.pfn()]).unwrap();
+    let mapped_page = OwnedPages::new(memory, 1).unwrap();
+    let mapped = table
+        .grant_access(DomainId::DOM0, mapped_page.pfn(), false)
+        .unwrap();
+    let idle_page = OwnedPages::new(memory, 1).unwrap();
+    let idle = table
+        .grant_access(DomainId::DOM0, idle_page.pfn(), true)
+        .unwrap();
+    let handle = world
+        .with_sim(|sim| sim.hv.grant_map(DomainId::DOM0, DomainId(3), mapped, false))
+        .unwrap();
+    // The platform comes up again in the same domain (xenpci disabled and enabled): a new
+    // table over the same frames, the old bookkeeping gone.
+    drop(table);
+    let mut table = GrantTable::setup(hv, memory, &[frame.pfn()]).unwrap();
+    assert_eq!(table.deferred_count(), 1);
+    // The grant nobody maps was ended: dom0 can no longer map it.
+    assert_eq!(
+        world.with_sim(|sim| sim.hv.granted_refs(DomainId(3))),
+        vec![mapped]
+    );
+    assert!(world
+        .with_sim(|sim| sim.hv.grant_map(DomainId::DOM0, DomainId(3), idle, true))
+        .is_err());
+    // New grants never reuse the mapped reference, and its entry still names the page dom0
+    // writes to.
+    let other = OwnedPages::new(memory, 1).unwrap();
+    let mut handed = Vec::new();
+    while let Ok(r) = table.grant_access(DomainId::DOM0, other.pfn(), false) {
+        handed.push(r);
+    }
+    assert!(!handed.contains(&mapped));
+    let (flags, domid, entry_frame) = world
+        .with_sim(|sim| sim.hv.grant_entry(DomainId(3), mapped))
+        .unwrap();
+    assert_ne!(flags & xen_public_headers::grant_table::GTF_writing, 0);
+    assert_eq!((domid, u64::from(entry_frame)), (0, mapped_page.pfn().0));
+    assert!(world.with_sim(|sim| sim.hv.grant_memory(handle)).is_ok());
+    // dom0 lets go: the deferred reference is ended and free again.
+    world
+        .with_sim(|sim| sim.hv.grant_unmap(DomainId::DOM0, handle))
+        .unwrap();
+    assert_eq!(table.retry_deferred().freed, 1);
+    assert_eq!(table.deferred_count(), 0);
+    assert_eq!(
+        table.grant_access(DomainId::DOM0, other.pfn(), false),
+        Ok(mapped)
+    );
+    assert!(world.violations().is_empty());
 }

@@ -22,6 +22,7 @@
 //! child's safe wrapper ([`ffi::ChildInterface`]).
 
 pub mod ffi;
+mod gate;
 pub mod shared;
 pub mod single;
 
@@ -177,6 +178,8 @@ impl From<xen_evtchn::EvtchnError> for ServiceError {
 /// context given at registration and the watch handle, whenever something at or under the
 /// watched path changes, and once soon after registration (xenstored fires every new watch).
 /// Events that arrive together may be delivered as one call. The child re-reads what it needs.
+/// Callbacks (of all the children's watches) run one at a time, never two at once; none runs
+/// once [`BusServices::store_unwatch`] of its watch has returned.
 pub type WatchCallback = extern "C" fn(context: usize, handle: u32);
 
 /// What the bus offers its children, implemented over the platform objects (xenstore client,
@@ -190,14 +193,18 @@ pub trait BusServices {
     fn transaction_start(&self) -> Result<u32, ServiceError>;
     /// Ends a transaction (`Retry` when a commit conflicted).
     fn transaction_end(&self, tx: u32, commit: bool) -> Result<(), ServiceError>;
-    /// Watches `path`; returns a handle.
+    /// Watches `path`; returns a handle. PASSIVE_LEVEL.
     fn store_watch(
         &self,
         path: &str,
         callback: WatchCallback,
         context: usize,
     ) -> Result<u32, ServiceError>;
-    /// Removes a watch.
+    /// Removes a watch. PASSIVE_LEVEL. Does not return while the watch's callback is running
+    /// in another context (it waits for that call to return), and the callback is not called
+    /// once it has returned: the child may free the callback's context then. May be called
+    /// from the watch's own callback (it does not wait for itself). The caller must not hold
+    /// anything the running callback waits for.
     fn store_unwatch(&self, handle: u32) -> Result<(), ServiceError>;
     /// Grants `domid` access to frame `pfn`.
     fn grant_access(
@@ -206,19 +213,27 @@ pub trait BusServices {
         pfn: Pfn,
         readonly: bool,
     ) -> Result<GrantRef, ServiceError>;
-    /// Ends a grant (`Busy` if the backend still maps it; the reference stays taken).
+    /// Ends a grant. `Busy` if the backend still maps the page: access is not ended yet, the
+    /// reference is no longer the child's (the bus keeps it on its deferred list and frees it
+    /// once the backend unmaps it; do not end it again), and the page must stay allocated (the
+    /// backend can still read or write it; a child that must go leaks it).
     fn grant_end(&self, reference: GrantRef) -> Result<(), ServiceError>;
     /// Opens an unbound port for `remote` and binds `handler` (called at DISPATCH_LEVEL from
-    /// the bus's event DPC).
+    /// the bus's event DPC). IRQL <= DISPATCH_LEVEL. Handlers (of all ports) run one at a
+    /// time: a port's handler never runs on two CPUs at once, nor alongside another port's.
     fn evtchn_bind(
         &self,
         remote: DomainId,
         handler: EventHandler,
         context: usize,
     ) -> Result<EventChannelPort, ServiceError>;
-    /// Notifies the remote end.
+    /// Notifies the remote end. Any IRQL up to DISPATCH_LEVEL; no lock is taken.
     fn evtchn_notify(&self, port: EventChannelPort) -> Result<(), ServiceError>;
-    /// Unbinds and closes a port.
+    /// Unbinds and closes a port. IRQL <= DISPATCH_LEVEL. Does not return while the port's
+    /// handler is running on another CPU (it spins until that call returns; handlers are
+    /// short), and the handler is not called once it has returned: the child may free the
+    /// handler's context then. May be called from the port's own handler (it does not wait
+    /// for itself) or another port's. The caller must not hold a lock the handler takes.
     fn evtchn_unbind(&self, port: EventChannelPort) -> Result<(), ServiceError>;
     /// Our domain id.
     fn own_domid(&self) -> DomainId;
@@ -297,11 +312,13 @@ pub type StoreWatchFn = unsafe extern "C" fn(
     usize,
     *mut u32,
 ) -> NtStatus;
-/// `store_unwatch(context, handle)`.
+/// `store_unwatch(context, handle)`: returns once the watch's callback is not running and will
+/// not run again (see [`BusServices::store_unwatch`]).
 pub type StoreUnwatchFn = unsafe extern "C" fn(*mut c_void, u32) -> NtStatus;
 /// `grant_access(context, domid, pfn, readonly, ref_out)`.
 pub type GrantAccessFn = unsafe extern "C" fn(*mut c_void, u16, u64, u8, *mut u32) -> NtStatus;
-/// `grant_end(context, ref)`.
+/// `grant_end(context, ref)`: `DEVICE_BUSY` when the backend still maps the page (the reference
+/// is then the bus's; see [`BusServices::grant_end`]).
 pub type GrantEndFn = unsafe extern "C" fn(*mut c_void, u32) -> NtStatus;
 /// `evtchn_bind(context, remote_domid, handler, handler_context, port_out)`: the handler runs
 /// at DISPATCH_LEVEL.
@@ -617,3 +634,5 @@ impl<S: BusServices> ChildContext<S> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod thread_tests;

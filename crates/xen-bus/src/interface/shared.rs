@@ -5,24 +5,55 @@
 //! to DISPATCH_LEVEL); [`super::single`] implements it with `RefCell`s for single-threaded
 //! users (host tests, the testbed guest).
 //!
-//! Locking: `evtchn_notify` takes no lock (it is a hypercall), so event handlers running in the
-//! bus's DPC under the event-table lock may notify; `evtchn_bind`/`evtchn_unbind` take the
-//! event-table lock and must not be called from a handler.
+//! Event handlers: the OS's event DPC calls [`PlatformServices::dispatch_events`], which looks
+//! each pending port's handler up under the event-table lock and calls it with no lock held,
+//! so a handler may notify, bind, or unbind (its own port too). One dispatcher runs at a time
+//! (a [`DispatchGate`]): a dispatcher that finds another running leaves its work to it, so
+//! one port's handler, and any two handlers, never run at the same time, on any CPU. (Users of
+//! [`super::single`] that dispatch with `EventChannels::handle_upcall` under the table's borrow
+//! instead get `Failed` from a handler that binds or unbinds.)
 //!
 //! Children's watches live in a [`ChildWatches`] table kept beside the xenstore client (under
 //! the same lock); the bus's xenstore worker calls [`PlatformServices::dispatch_watch_events`]
-//! after handling its own tokens, and the callbacks run with no lock held.
+//! after handling its own tokens, and the callbacks run with no lock held, one at a time (a
+//! second [`DispatchGate`]).
+//!
+//! Unbinding: [`BusServices::evtchn_unbind`] and [`BusServices::store_unwatch`] remove the
+//! binding under the lock (no call begins after that) and then wait, through
+//! [`PlatformAccess::pause`], while a call of that binding that began before is still running in
+//! another context. When they return, the handler or callback is not running and will not run
+//! again, so the child may free its context. Called from that same handler or callback, they
+//! do not wait for it (it is the caller).
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write as _;
 
 use xen_evtchn::{EventChannels, EventHandler};
-use xen_grant::GrantTable;
+use xen_grant::{EndAccess, EndSummary, GrantError, GrantTable};
 use xen_hal::{Clock, DomainId, EventChannelPort, GrantRef, Hypervisor, Pfn, XenError};
+use xen_platform::Collected;
 use xenstore::{Client, Transport, TxId, Wait};
 
+pub use super::gate::DispatchGate;
 use super::{BusServices, ServiceError, WatchCallback};
+
+/// Ports taken per [`PlatformServices::dispatch_events`] round.
+pub const PORTS_PER_ROUND: usize = 64;
+/// Rounds per [`PlatformServices::dispatch_events`] call (then it asks to be run again).
+pub const ROUNDS_PER_DISPATCH: usize = 8;
+/// Passes per [`PlatformServices::dispatch_watch_events`] call (then it asks to be run again).
+const WATCH_PASSES_PER_DISPATCH: usize = 4;
+
+/// What one [`PlatformServices::dispatch_watch_events`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WatchDispatch {
+    /// Callbacks called.
+    pub calls: usize,
+    /// Events may be left (a watch reached the per-call limit, or the pass bound was reached
+    /// while another pass was asked for): run again.
+    pub more: bool,
+}
 
 /// Most watches the children may hold together.
 pub const MAX_WATCHES: usize = 256;
@@ -104,17 +135,113 @@ pub trait PlatformAccess {
     fn hypervisor(&self) -> &Self::Hv;
     /// Our domain id.
     fn own_domid(&self) -> DomainId;
+    /// An id of the running context (the current thread), distinct between contexts that can
+    /// run at the same time: an unbind called from the handler it would wait for is told
+    /// apart by it (and does not wait for itself).
+    fn context_id(&self) -> usize;
+    /// Called while an unbind or unwatch waits for a running callback to return (on another
+    /// CPU): spin, or sleep briefly where the caller's IRQL allows.
+    fn pause(&self) {
+        core::hint::spin_loop();
+    }
 }
 
 /// The child services over a platform.
 pub struct PlatformServices<P: PlatformAccess> {
     platform: P,
+    /// Event dispatch: one dispatcher at a time, and the port whose handler runs.
+    events: DispatchGate,
+    /// Watch dispatch: one dispatcher at a time, and the watch whose callback runs.
+    watches: DispatchGate,
 }
 
 impl<P: PlatformAccess> PlatformServices<P> {
     /// Services over `platform`.
     pub fn new(platform: P) -> Self {
-        PlatformServices { platform }
+        PlatformServices {
+            platform,
+            events: DispatchGate::new(),
+            watches: DispatchGate::new(),
+        }
+    }
+
+    /// Waits while `key`'s callback runs in another context (after its binding was removed).
+    fn wait_for_call(&self, gate: &DispatchGate, key: u32) {
+        let me = self.platform.context_id();
+        while gate.must_wait(key, me) {
+            self.platform.pause();
+        }
+    }
+
+    /// The event DPC's work: takes pending ports through `collect` (e.g.
+    /// `xen_platform::collect_pending` over `shared_info`; `None` stops) and calls each port's
+    /// handler with no lock held, at most [`ROUNDS_PER_DISPATCH`] rounds of
+    /// [`PORTS_PER_ROUND`] ports. Returns whether events are left: run again (requeue the DPC).
+    ///
+    /// Only one call dispatches at a time: a call that finds another dispatching returns
+    /// `false` at once and the running one takes another round for it, so a port's handler
+    /// never runs on two CPUs at once.
+    pub fn dispatch_events(
+        &self,
+        mut collect: impl FnMut(&mut [EventChannelPort]) -> Option<Collected>,
+    ) -> bool {
+        if !self.events.try_enter() {
+            return false;
+        }
+        let mut rounds = 0;
+        loop {
+            let mut more = false;
+            while rounds < ROUNDS_PER_DISPATCH {
+                rounds += 1;
+                let mut ports = [EventChannelPort(0); PORTS_PER_ROUND];
+                let Some(collected) = collect(&mut ports) else {
+                    break;
+                };
+                for port in ports.iter().take(collected.count) {
+                    self.call_event_handler(*port);
+                }
+                more = collected.more;
+                if !more {
+                    break;
+                }
+            }
+            if more {
+                self.events.leave();
+                return true;
+            }
+            if !self.events.finish_pass() {
+                return false;
+            }
+            if rounds >= ROUNDS_PER_DISPATCH {
+                // Another pass was asked for but the budget is spent: in the next run.
+                self.events.leave();
+                return true;
+            }
+        }
+    }
+
+    /// Calls `port`'s handler, if it has one (the gate is held).
+    fn call_event_handler(&self, port: EventChannelPort) {
+        let me = self.platform.context_id();
+        let binding = self.platform.with_events(|channels| {
+            let binding = channels.handler(port);
+            if binding.is_some() {
+                // Under the lock: an unbind either removed the binding before this lookup or
+                // sees this call and waits for it.
+                self.events.begin_call(port.0, me);
+            }
+            binding
+        });
+        if let Ok(Some(binding)) = binding {
+            (binding.handler)(binding.context, port.0);
+            self.events.end_call();
+        }
+    }
+
+    /// Retries the grants whose end was deferred because the backend still mapped them (the
+    /// bus's worker calls it; [`BusServices::grant_access`] too when the table runs out).
+    pub fn retry_deferred_grants(&self) -> Result<EndSummary, ServiceError> {
+        self.platform.with_grants(|g| g.retry_deferred())
     }
 
     /// The platform.
@@ -122,30 +249,73 @@ impl<P: PlatformAccess> PlatformServices<P> {
         &self.platform
     }
 
-    /// Delivers pending watch events of the children's watches to their callbacks; returns how
-    /// many callbacks ran. At most `limit` events per watch are taken per call. The callbacks
-    /// run after the store lock is released (they may call back into the services).
-    pub fn dispatch_watch_events(&self, limit: usize) -> Result<usize, ServiceError> {
-        let calls = self.platform.with_store(|store, watches| {
-            let mut calls: Vec<(WatchCallback, usize, u32)> = Vec::new();
+    /// Delivers pending watch events of the children's watches to their callbacks. At most
+    /// `limit` events per watch are taken per pass. The callbacks run one at a time with no
+    /// lock held (they may call back into the services, and unwatch their own watch); a call
+    /// that finds another dispatching returns at once and the running one takes another pass
+    /// for it.
+    pub fn dispatch_watch_events(&self, limit: usize) -> Result<WatchDispatch, ServiceError> {
+        let mut done = WatchDispatch::default();
+        if !self.watches.try_enter() {
+            return Ok(done);
+        }
+        let mut passes = 0;
+        loop {
+            passes += 1;
+            match self.watch_pass(limit, &mut done) {
+                Ok(()) => {}
+                Err(e) => {
+                    self.watches.leave();
+                    return Err(e);
+                }
+            }
+            if !self.watches.finish_pass() {
+                return Ok(done);
+            }
+            if passes >= WATCH_PASSES_PER_DISPATCH {
+                self.watches.leave();
+                done.more = true;
+                return Ok(done);
+            }
+        }
+    }
+
+    /// One pass of [`PlatformServices::dispatch_watch_events`] (the gate is held).
+    fn watch_pass(&self, limit: usize, done: &mut WatchDispatch) -> Result<(), ServiceError> {
+        let fired = self.platform.with_store(|store, watches| {
+            let mut fired: Vec<u32> = Vec::new();
             for watch in &watches.entries {
                 let mut taken = 0;
                 while taken < limit && store.core().take_watch_event_for(&watch.token).is_some() {
                     taken += 1;
                 }
+                if taken >= limit {
+                    done.more = true;
+                }
                 if taken > 0 {
-                    calls
+                    fired
                         .try_reserve(1)
                         .map_err(|_| ServiceError::NoResources)?;
-                    calls.push((watch.callback, watch.context, watch.handle));
+                    fired.push(watch.handle);
                 }
             }
-            Ok::<_, ServiceError>(calls)
+            Ok::<_, ServiceError>(fired)
         })??;
-        for (callback, context, handle) in &calls {
-            callback(*context, *handle);
+        let me = self.platform.context_id();
+        for handle in fired {
+            // Looked up again: a watch removed since is not called.
+            let call = self.platform.with_store(|_, watches| {
+                let watch = watches.entries.iter().find(|w| w.handle == handle)?;
+                self.watches.begin_call(handle, me);
+                Some((watch.callback, watch.context))
+            });
+            if let Ok(Some((callback, context))) = call {
+                callback(context, handle);
+                self.watches.end_call();
+                done.calls += 1;
+            }
         }
-        Ok(calls.len())
+        Ok(())
     }
 }
 
@@ -233,8 +403,9 @@ impl<P: PlatformAccess> BusServices for PlatformServices<P> {
         })?
     }
 
+    /// Waits (see the module documentation) for a call of the callback already running.
     fn store_unwatch(&self, handle: u32) -> Result<(), ServiceError> {
-        self.platform.with_store(|store, watches| {
+        let result = self.platform.with_store(|store, watches| {
             let index = watches
                 .entries
                 .iter()
@@ -244,8 +415,11 @@ impl<P: PlatformAccess> BusServices for PlatformServices<P> {
             // Gone from our table either way; stale events are dropped by token.
             let result = store.unwatch(&watch.path, &watch.token);
             while store.core().take_watch_event_for(&watch.token).is_some() {}
-            result.map_err(ServiceError::from)
-        })?
+            Ok::<_, ServiceError>(result.map_err(ServiceError::from))
+        })??;
+        // Removed: no call begins now; wait for one that began before.
+        self.wait_for_call(&self.watches, handle);
+        result
     }
 
     fn grant_access(
@@ -254,13 +428,28 @@ impl<P: PlatformAccess> BusServices for PlatformServices<P> {
         pfn: Pfn,
         readonly: bool,
     ) -> Result<GrantRef, ServiceError> {
-        Ok(self
-            .platform
-            .with_grants(|g| g.grant_access(domid, pfn, readonly))??)
+        Ok(self.platform.with_grants(|g| {
+            match g.grant_access(domid, pfn, readonly) {
+                // Deferred ends the backend has let go of since are free again.
+                Err(GrantError::Exhausted) if g.deferred_count() > 0 => {
+                    g.retry_deferred();
+                    g.grant_access(domid, pfn, readonly)
+                }
+                result => result,
+            }
+        })??)
     }
 
+    /// `Busy` when the backend still maps the page: the reference is the bus's from then on
+    /// (on its deferred list, freed once the backend unmaps it; not to be ended again).
     fn grant_end(&self, reference: GrantRef) -> Result<(), ServiceError> {
-        Ok(self.platform.with_grants(|g| g.end_access(reference))??)
+        match self
+            .platform
+            .with_grants(|g| g.end_access_or_defer(reference))??
+        {
+            EndAccess::Freed => Ok(()),
+            EndAccess::Deferred => Err(ServiceError::Busy),
+        }
     }
 
     fn evtchn_bind(
@@ -293,10 +482,14 @@ impl<P: PlatformAccess> BusServices for PlatformServices<P> {
             })
     }
 
+    /// Waits (see the module documentation) for a call of the handler already running.
     fn evtchn_unbind(&self, port: EventChannelPort) -> Result<(), ServiceError> {
         let hv = self.platform.hypervisor();
-        // Closing masks the port and drops its handler first.
-        Ok(self.platform.with_events(|c| c.close(hv, port))??)
+        // Closing masks the port and drops its handler first (even when Xen then refuses).
+        let result = self.platform.with_events(|c| c.close(hv, port))?;
+        // Removed: no call begins now; wait for one that began before.
+        self.wait_for_call(&self.events, port.0);
+        Ok(result?)
     }
 
     fn own_domid(&self) -> DomainId {

@@ -101,4 +101,9 @@ impl<H: Hypervisor, T: Transport, C: Clock, W: Wait> PlatformAccess
     fn own_domid(&self) -> DomainId {
         self.domid
     }
+
+    /// One context: single-threaded users never run a callback alongside an unbind.
+    fn context_id(&self) -> usize {
+        1
+    }
 }

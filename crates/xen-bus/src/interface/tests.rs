@@ -335,13 +335,13 @@ fn calls_through_the_table_reach_the_simulated_xen() {
     world.xs_write(&state_path, b"4").unwrap();
     world.run_until_idle().unwrap();
     services.platform().poll_store().unwrap();
-    assert_eq!(services.dispatch_watch_events(16).unwrap(), 1);
+    assert_eq!(services.dispatch_watch_events(16).unwrap().calls, 1);
     assert_eq!(WATCH_CALLS.load(Ordering::SeqCst), before + 1);
     child.unwatch(handle).unwrap();
     world.xs_write(&state_path, b"5").unwrap();
     world.run_until_idle().unwrap();
     services.platform().poll_store().unwrap();
-    assert_eq!(services.dispatch_watch_events(16).unwrap(), 0);
+    assert_eq!(services.dispatch_watch_events(16).unwrap().calls, 0);
     assert_eq!(child.unwatch(handle), Err(ServiceError::InvalidParameter));
 
     // Grants: the entry Xen reads says what the child asked for, and ending clears it.
