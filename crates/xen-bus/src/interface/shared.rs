@@ -292,6 +292,11 @@ impl<P: PlatformAccess> PlatformServices<P> {
                 if taken >= limit {
                     done.more = true;
                 }
+                // Events the client had to drop for this watch: the child looks at its whole
+                // path again, as on any event, so it is called even with nothing queued.
+                if store.take_events_lost(&watch.token) {
+                    taken += 1;
+                }
                 if taken > 0 {
                     fired
                         .try_reserve(1)
@@ -390,7 +395,12 @@ impl<P: PlatformAccess> BusServices for PlatformServices<P> {
                 .entries
                 .try_reserve(1)
                 .map_err(|_| ServiceError::NoResources)?;
-            store.watch(&path, &token)?;
+            if let Err(e) = store.watch(&path, &token) {
+                // A watch the server may still register (a late OK) is undone, so it cannot
+                // flood the event queue unseen (a timeout is undone inside the client).
+                let _ = store.forget_watch(&token);
+                return Err(e.into());
+            }
             watches.next_handle = handle.wrapping_add(1).max(1);
             watches.entries.push(Watch {
                 handle,
@@ -414,6 +424,11 @@ impl<P: PlatformAccess> BusServices for PlatformServices<P> {
             let watch = watches.entries.swap_remove(index);
             // Gone from our table either way; stale events are dropped by token.
             let result = store.unwatch(&watch.path, &watch.token);
+            if result.is_err() {
+                // Not confirmed by the server: forget the token so that its events are dropped
+                // and a late registration is undone.
+                let _ = store.forget_watch(&watch.token);
+            }
             while store.core().take_watch_event_for(&watch.token).is_some() {}
             Ok::<_, ServiceError>(result.map_err(ServiceError::from))
         })??;
