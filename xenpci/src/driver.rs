@@ -1405,8 +1405,8 @@ unsafe extern "system" fn dispatch_device_control(
     let (code, input_length, file) = unsafe {
         let stack = &*IoGetCurrentIrpStackLocation(irp);
         (
-            stack.Parameters.DeviceIoControl.IoControlCode as u32,
-            stack.Parameters.DeviceIoControl.InputBufferLength as u32 as usize,
+            stack.Parameters.DeviceIoControl.IoControlCode,
+            stack.Parameters.DeviceIoControl.InputBufferLength as usize,
             stack.FileObject,
         )
     };

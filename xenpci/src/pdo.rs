@@ -681,7 +681,7 @@ unsafe fn answer(
         }
         Query::Capabilities => {
             // SAFETY: the member for IRP_MN_QUERY_CAPABILITIES.
-            let caps = unsafe { stack.Parameters.QueryCapabilities.Capabilities };
+            let caps = unsafe { stack.Parameters.DeviceCapabilities.Capabilities };
             if caps.is_null() {
                 return Some(STATUS_INVALID_PARAMETER);
             }

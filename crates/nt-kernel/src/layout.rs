@@ -11,6 +11,26 @@ use crate::ntdef::*;
 use crate::storport::*;
 use crate::wdm::*;
 
+/// The size of the type a raw pointer points to (no read through it).
+#[allow(dead_code)]
+const fn pointee_size<T>(_: *const T) -> usize {
+    size_of::<T>()
+}
+
+/// `field_size!(Type, a.b.c)`: the size of a (possibly nested, possibly union) field, at compile
+/// time, without an instance.
+#[allow(unused_macros)]
+macro_rules! field_size {
+    ($ty:ty, $($field:tt).+) => {{
+        let place = core::mem::MaybeUninit::<$ty>::uninit();
+        let base = place.as_ptr();
+        // SAFETY: only the field's address inside a live local is computed (no read, no
+        // reference); the field path is checked by the compiler.
+        let field = unsafe { core::ptr::addr_of!((*base).$($field).+) };
+        pointee_size(field)
+    }};
+}
+
 #[cfg(nt_kernel_mingw_probe)]
 include!(concat!(env!("OUT_DIR"), "/mingw_layout.rs"));
 

@@ -555,8 +555,10 @@ pub struct IO_STACK_LOCATION_QueryId {
 pub struct IO_STACK_LOCATION_QueryDeviceText {
     /// `DeviceTextType`.
     pub DeviceTextType: DEVICE_TEXT_TYPE,
-    /// `LocaleId` (`POINTER_ALIGNMENT`).
-    pub LocaleId: u64,
+    /// Padding (`POINTER_ALIGNMENT` on the next member).
+    pub _Pad0: ULONG,
+    /// `LocaleId` (`LCID`, `POINTER_ALIGNMENT`).
+    pub LocaleId: ULONG,
 }
 
 /// `Parameters.StartDevice`.
@@ -569,10 +571,10 @@ pub struct IO_STACK_LOCATION_StartDevice {
     pub AllocatedResourcesTranslated: *mut CM_RESOURCE_LIST,
 }
 
-/// `Parameters.QueryCapabilities`.
+/// `Parameters.DeviceCapabilities` (IRP_MN_QUERY_CAPABILITIES).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
-pub struct IO_STACK_LOCATION_QueryCapabilities {
+pub struct IO_STACK_LOCATION_DeviceCapabilities {
     /// `Capabilities`.
     pub Capabilities: *mut DEVICE_CAPABILITIES,
 }
@@ -585,8 +587,10 @@ pub struct IO_STACK_LOCATION_UsageNotification {
     pub InPath: BOOLEAN,
     /// `Reserved[3]`.
     pub Reserved: [BOOLEAN; 3],
+    /// Padding (`POINTER_ALIGNMENT` on the next member).
+    pub _Pad0: ULONG,
     /// `Type` (`DEVICE_USAGE_NOTIFICATION_TYPE`, `POINTER_ALIGNMENT`).
-    pub Type: u64,
+    pub Type: ULONG,
 }
 
 /// `Parameters.DeviceIoControl` (x64; `POINTER_ALIGNMENT` members).
@@ -595,10 +599,16 @@ pub struct IO_STACK_LOCATION_UsageNotification {
 pub struct IO_STACK_LOCATION_DeviceIoControl {
     /// `OutputBufferLength`.
     pub OutputBufferLength: ULONG,
-    /// `InputBufferLength`.
-    pub InputBufferLength: u64,
-    /// `IoControlCode`.
-    pub IoControlCode: u64,
+    /// Padding (`POINTER_ALIGNMENT` on the next member).
+    pub _Pad0: ULONG,
+    /// `InputBufferLength` (`POINTER_ALIGNMENT`).
+    pub InputBufferLength: ULONG,
+    /// Padding (`POINTER_ALIGNMENT` on the next member).
+    pub _Pad1: ULONG,
+    /// `IoControlCode` (`POINTER_ALIGNMENT`).
+    pub IoControlCode: ULONG,
+    /// Padding.
+    pub _Pad2: ULONG,
     /// `Type3InputBuffer`.
     pub Type3InputBuffer: PVOID,
 }
@@ -609,8 +619,12 @@ pub struct IO_STACK_LOCATION_DeviceIoControl {
 pub struct IO_STACK_LOCATION_ReadWrite {
     /// `Length`.
     pub Length: ULONG,
+    /// Padding (`POINTER_ALIGNMENT` on the next member).
+    pub _Pad0: ULONG,
     /// `Key` (`POINTER_ALIGNMENT`).
-    pub Key: u64,
+    pub Key: ULONG,
+    /// `Flags` (Windows 8 and later; padding before).
+    pub Flags: ULONG,
     /// `ByteOffset`.
     pub ByteOffset: LARGE_INTEGER,
 }
@@ -645,8 +659,8 @@ pub union IO_STACK_LOCATION_PARAMETERS {
     pub QueryDeviceText: IO_STACK_LOCATION_QueryDeviceText,
     /// `StartDevice`.
     pub StartDevice: IO_STACK_LOCATION_StartDevice,
-    /// `QueryCapabilities`.
-    pub QueryCapabilities: IO_STACK_LOCATION_QueryCapabilities,
+    /// `DeviceCapabilities`.
+    pub DeviceCapabilities: IO_STACK_LOCATION_DeviceCapabilities,
     /// `UsageNotification`.
     pub UsageNotification: IO_STACK_LOCATION_UsageNotification,
     /// `DeviceIoControl`.
@@ -962,10 +976,16 @@ impl CM_PARTIAL_RESOURCE_DESCRIPTOR_u {
         let raw = self.Raw;
         raw[2]
     }
-    /// `u.Interrupt.Level` (the low 16 bits; `Group` is the high 16).
+    /// `u.Interrupt.Level`: the low 16 bits of the first word (with processor groups the WDK
+    /// splits it into `USHORT Level` and `USHORT Group`; a level never exceeds 16 bits).
     pub fn interrupt_level(&self) -> ULONG {
         let raw = self.Raw;
-        raw[0]
+        raw[0] & 0xFFFF
+    }
+    /// `u.Interrupt.Group`: the high 16 bits of the first word (0 without processor groups).
+    pub fn interrupt_group(&self) -> USHORT {
+        let raw = self.Raw;
+        (raw[0] >> 16) as USHORT
     }
     /// `u.Interrupt.Vector`.
     pub fn interrupt_vector(&self) -> ULONG {
