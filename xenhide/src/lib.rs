@@ -125,9 +125,15 @@ mod tests {
     fn hides_what_xenpci_reports_unplugged() {
         let children = [&ISA[..], &IDE[..], &PLATFORM[..], &NIC[..]];
         let both = classes(Some(UnplugMask::ALL_IDE_DISKS.union(UnplugMask::ALL_NICS)));
-        assert_eq!(hidden(&plan(both, &children).unwrap()), [false, true, false, true]);
+        assert_eq!(
+            hidden(&plan(both, &children).unwrap()),
+            [false, true, false, true]
+        );
         let nics = classes(Some(UnplugMask::ALL_NICS));
-        assert_eq!(hidden(&plan(nics, &children).unwrap()), [false, false, false, true]);
+        assert_eq!(
+            hidden(&plan(nics, &children).unwrap()),
+            [false, false, false, true]
+        );
         // Nothing unplugged (NOGPLPV, safe mode, probe boot), or no report at all.
         for c in [classes(Some(UnplugMask::NONE)), classes(None)] {
             assert_eq!(hidden(&plan(c, &children).unwrap()), [false; 4]);
@@ -136,7 +142,9 @@ mod tests {
 
     #[test]
     fn report_values() {
-        assert!(report_key_path().unwrap().ends_with("Services\\xenpci\\Parameters\\ThisBoot"));
+        assert!(report_key_path()
+            .unwrap()
+            .ends_with("Services\\xenpci\\Parameters\\ThisBoot"));
         assert_eq!(report(Some(1), None), None);
         assert_eq!(
             report(Some(1), Some(2)).map(|r| r.unplugged),

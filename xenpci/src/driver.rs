@@ -36,17 +36,17 @@ use xen_hal::{DomainId, Hypervisor, SharedMemory};
 use xen_hal::{OwnedPages, PhysicalMapper};
 use xen_hypercall::arch::x86_64::{detect_xen, HypercallPage};
 use xen_platform::bringup::StoreRing;
+use xen_platform::evidence::{
+    EvidenceRecord, PvClass, PARAMETERS_SUBKEY, REPORT_SUBKEY, SERVICES_KEY, VALUE_ARMED_BOOT,
+    VALUE_BOOT_COUNT, VALUE_PRODUCT, VALUE_REPORT_BOOT, VALUE_REPORT_UNPLUGGED, VALUE_STARTED_BOOT,
+    VALUE_UNPLUGGED_BOOT,
+};
 use xen_platform::shutdown::{self, ShutdownError, SHUTDOWN_WATCH_TOKEN};
 use xen_platform::{
     acknowledge_upcall, unplug_decided, watch_devices, BootPlan, CallbackVia, Platform,
     PlatformConfig, PlatformResources, DEVICE_WATCH_TOKEN,
 };
 use xen_public_headers::hvm::params::HVM_PARAM_CALLBACK_IRQ;
-use xen_platform::evidence::{
-    EvidenceRecord, PvClass, PARAMETERS_SUBKEY, REPORT_SUBKEY, SERVICES_KEY, VALUE_ARMED_BOOT,
-    VALUE_BOOT_COUNT, VALUE_PRODUCT, VALUE_REPORT_BOOT, VALUE_REPORT_UNPLUGGED,
-    VALUE_STARTED_BOOT, VALUE_UNPLUGGED_BOOT,
-};
 use xenpci::boot::{self, RegistryFacts, ServiceRead, XenPresence};
 use xenpci::fdo::{self, FdoAction, FdoState, PnpMinor};
 use xenpci::resources::{self, Resource};
@@ -213,9 +213,12 @@ fn read_service(name: &str, product: &mut Option<Vec<u16>>) -> ServiceRead<'stat
     let Some(key) = join_path(&[SERVICES_KEY, name]).and_then(|p| Key::open(&p)) else {
         return ServiceRead::default();
     };
-    let parameters = join_path(&[SERVICES_KEY, name, PARAMETERS_SUBKEY]).and_then(|p| Key::open(&p));
+    let parameters =
+        join_path(&[SERVICES_KEY, name, PARAMETERS_SUBKEY]).and_then(|p| Key::open(&p));
     let dword = |value: &str| parameters.as_ref().and_then(|k| k.read_dword(value));
-    *product = parameters.as_ref().and_then(|k| k.read_utf16(VALUE_PRODUCT));
+    *product = parameters
+        .as_ref()
+        .and_then(|k| k.read_utf16(VALUE_PRODUCT));
     ServiceRead {
         exists: true,
         product: None,
@@ -268,7 +271,9 @@ fn early_unplug() {
             .and_then(|p| Key::open(&p))
             .is_some(),
         storage_started: Key::open(boot::SCSI_DEVICEMAP_KEY).is_some(),
-        boot_count: parameters.as_ref().and_then(|k| k.read_dword(VALUE_BOOT_COUNT)),
+        boot_count: parameters
+            .as_ref()
+            .and_then(|k| k.read_dword(VALUE_BOOT_COUNT)),
         bus_image: None,
         xenvbd,
         xennet,
@@ -300,7 +305,10 @@ fn early_unplug() {
                     && k.write_dword(VALUE_REPORT_UNPLUGGED, u32::from(report.unplugged.0))
             });
     if !published {
-        warn!("could not publish this boot's report (boot {})", report.boot);
+        warn!(
+            "could not publish this boot's report (boot {})",
+            report.boot
+        );
     }
 }
 

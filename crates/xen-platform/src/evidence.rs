@@ -467,10 +467,7 @@ mod tests {
     #[test]
     fn only_a_proven_start_of_these_images_counts() {
         let path = PathStamp::of(BUS, VBD);
-        assert_eq!(
-            assess(PvClass::Disk, &ours(proven(7)), Some(BUS)),
-            Ok(path)
-        );
+        assert_eq!(assess(PvClass::Disk, &ours(proven(7)), Some(BUS)), Ok(path));
         // Another vendor's key, a leftover without evidence, an absent service.
         let foreign = PvDriverFacts {
             service: ServiceState::Foreign,
@@ -611,7 +608,10 @@ mod tests {
             boot: 3,
             unplugged: UnplugMask::ALL_NICS,
         };
-        assert_eq!(PvRole::for_class(Some(&report), PvClass::Net), PvRole::Serve);
+        assert_eq!(
+            PvRole::for_class(Some(&report), PvClass::Net),
+            PvRole::Serve
+        );
         assert_eq!(
             PvRole::for_class(Some(&report), PvClass::Disk),
             PvRole::Probe
@@ -619,10 +619,7 @@ mod tests {
         assert_eq!(PvRole::for_class(None, PvClass::Disk), PvRole::Off);
         assert_eq!(started_record(Some(&report)), Some(3));
         assert_eq!(started_record(None), None);
-        assert_eq!(
-            BootReport::from_registry(Some(3), Some(2)),
-            Some(report)
-        );
+        assert_eq!(BootReport::from_registry(Some(3), Some(2)), Some(report));
         assert_eq!(BootReport::from_registry(Some(3), None), None);
         assert_eq!(BootReport::from_registry(Some(3), Some(0x1_0000)), None);
     }

@@ -38,9 +38,9 @@ pub use bringup::{
     DEVICE_WATCH_PATH, DEVICE_WATCH_TOKEN, MIN_XEN_VERSION,
 };
 pub use dispatch::{collect_pending, service_upcall, Collected, ServiceStats, MAX_SERVICE_ROUNDS};
+pub use evidence::{BootReport, PvClass, PvRole};
 pub use options::{SafeBoot, StartOptions};
 pub use shutdown::{ShutdownError, ShutdownRequest, Supported};
-pub use evidence::{BootReport, PvClass, PvRole};
 pub use unplug::{
     unplug_decided, BootInit, BootPlan, KeepReason, ProtocolError, UnplugDecision, UnplugFacts,
     UnplugMask, UnplugOutcome, UnplugReport, Verdict,

@@ -82,7 +82,10 @@ mod tests {
             query_sleep(SystemSleep::Hibernate, true),
             SleepAnswer::Refuse(SleepRefusal::NoReinitAfterHibernate)
         );
-        assert_eq!(query_sleep(SystemSleep::Hibernate, false), SleepAnswer::Allow);
+        assert_eq!(
+            query_sleep(SystemSleep::Hibernate, false),
+            SleepAnswer::Allow
+        );
         assert_eq!(query_sleep(SystemSleep::Standby, true), SleepAnswer::Allow);
         assert!(alloc::format!("{}", SleepRefusal::NoReinitAfterHibernate).contains("S4"));
     }

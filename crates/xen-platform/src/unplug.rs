@@ -669,7 +669,10 @@ mod tests {
                 plan.decision.disks,
                 Verdict::Keep(KeepReason::Evidence(PvClass::Disk, EvidenceGap::Foreign))
             );
-            assert!(plan.disk.is_none(), "nothing written into another vendor's key");
+            assert!(
+                plan.disk.is_none(),
+                "nothing written into another vendor's key"
+            );
             f.boot_count = plan.boot;
             assert_eq!(plan.boot, Some(6 + boot));
         }
@@ -681,7 +684,10 @@ mod tests {
         f.boot.first_in_boot = false;
         let plan = BootPlan::new(&f);
         assert_eq!(plan.decision.mask(), UnplugMask::NONE);
-        assert_eq!(plan.decision.disks, Verdict::Keep(KeepReason::NotFirstInBoot));
+        assert_eq!(
+            plan.decision.disks,
+            Verdict::Keep(KeepReason::NotFirstInBoot)
+        );
         assert!(plan.decision.pv_active(), "the platform still comes up");
         assert_eq!((plan.boot, plan.disk, plan.net), (None, None, None));
         assert_eq!(plan.report(UnplugMask::NONE), None);
