@@ -1,6 +1,6 @@
-//! The Windows glue of xenhide.sys: DriverEntry (boot facts from the registry and CPUID),
-//! AddDevice (attach above PCI root buses only), pass-through dispatch, and the BusRelations
-//! filtering driven by [`xenhide::plan`].
+//! The Windows glue of xenhide.sys: DriverEntry, AddDevice (attach above PCI root buses only),
+//! pass-through dispatch, and the BusRelations filtering driven by [`xenhide::plan`] with the
+//! classes xenpci's volatile report of this boot names, latched at the first BusRelations.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -15,16 +15,15 @@ use nt_kernel::remove_lock::RemoveLock;
 use nt_kernel::sync::SpinLock;
 use nt_kernel::wdm::*;
 use nt_kernel::{error, info, warn};
-use xen_platform::StartOptions;
-use xenhide::{is_pci_root_bus, plan, BootFacts};
+use xen_bus::hide::HideLatch;
+use xen_platform::evidence::{VALUE_REPORT_BOOT, VALUE_REPORT_UNPLUGGED};
+use xen_platform::BootReport;
+use xenhide::{is_pci_root_bus, plan, report_key_path};
 
 static DRIVER_NAME: &str = "xenhide";
 
-/// The boot facts, read once in DriverEntry.
-static FACTS: SpinLock<Option<BootFacts>> = SpinLock::new(None);
-
-const CONTROL_KEY: &str = "\\Registry\\Machine\\System\\CurrentControlSet\\Control";
-const SERVICES_KEY: &str = "\\Registry\\Machine\\System\\CurrentControlSet\\Services";
+/// The hide classes of this boot, latched at the first BusRelations.
+static LATCH: SpinLock<HideLatch> = SpinLock::new(HideLatch::new());
 /// Longest registry value read (SystemStartOptions is a few hundred bytes).
 const MAX_VALUE_BYTES: usize = 4096;
 /// Longest hardware-ID MULTI_SZ read per device, in UTF-16 units.
@@ -121,59 +120,18 @@ impl Key {
     }
 }
 
-fn key_exists(path: &str) -> bool {
-    Key::open(path).is_some()
+/// xenpci's volatile report of this boot, if it published one.
+fn read_report() -> Option<BootReport> {
+    let key = Key::open(&report_key_path()?)?;
+    let dword = |name: &str| {
+        key.read(name)
+            .filter(|(kind, data)| *kind == REG_DWORD && data.len() >= 4)
+            .map(|(_, d)| u32::from_le_bytes([d[0], d[1], d[2], d[3]]))
+    };
+    xenhide::report(dword(VALUE_REPORT_BOOT), dword(VALUE_REPORT_UNPLUGGED))
 }
 
-fn join(a: &str, b: &str) -> Option<String> {
-    let mut s = String::new();
-    s.try_reserve_exact(a.len() + 1 + b.len()).ok()?;
-    s.push_str(a);
-    s.push('\\');
-    s.push_str(b);
-    Some(s)
-}
-
-/// The boot facts xenpci decides from, read the same way.
-fn read_boot_facts() -> BootFacts {
-    let options = Key::open(CONTROL_KEY)
-        .and_then(|k| k.read("SystemStartOptions"))
-        .filter(|(kind, _)| *kind == REG_SZ)
-        .map(|(_, data)| {
-            let units: Vec<u16> = data
-                .chunks_exact(2)
-                .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                .collect();
-            StartOptions::parse_utf16(&units)
-        })
-        .unwrap_or_default();
-    let service = |name: &str| join(SERVICES_KEY, name).is_some_and(|p| key_exists(&p));
-    let pv_disk_seen = join(SERVICES_KEY, "xenpci\\Parameters")
-        .and_then(|p| Key::open(&p))
-        .and_then(|k| k.read("PvDiskSeen"))
-        .filter(|(kind, data)| *kind == REG_DWORD && data.len() >= 4)
-        .is_some_and(|(_, d)| u32::from_le_bytes([d[0], d[1], d[2], d[3]]) != 0);
-    BootFacts {
-        options,
-        xen: xen_version(),
-        pv_disk_installed: service("xenvbd"),
-        pv_disk_seen,
-        pv_net_installed: service("xennet"),
-    }
-}
-
-/// Xen's version from its CPUID leaves, if running on Xen.
-#[allow(unused_unsafe)]
-fn xen_version() -> Option<xen_hal::XenVersion> {
-    let detected = xen_hypercall::detect::detect(|leaf, sub| {
-        // SAFETY: CPUID exists on every x86-64 processor and only reads.
-        let r = unsafe { core::arch::x86_64::__cpuid_count(leaf, sub) };
-        [r.eax, r.ebx, r.ecx, r.edx]
-    });
-    detected.map(|d| d.version)
-}
-
-/// DriverEntry: reads the boot facts and registers AddDevice and the dispatch routines.
+/// DriverEntry: registers AddDevice and the dispatch routines.
 #[no_mangle]
 extern "system" fn DriverEntry(
     driver: *mut DRIVER_OBJECT,
@@ -184,21 +142,6 @@ extern "system" fn DriverEntry(
     if driver.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
-    let facts = read_boot_facts();
-    match facts.xen {
-        Some(v) => info!(
-            "Xen {}.{}; boot options: no PV {}, safe mode {}; xenvbd installed {}, PV disk seen {}, xennet installed {}",
-            v.major,
-            v.minor,
-            facts.options.no_pv,
-            facts.options.safe_mode(),
-            facts.pv_disk_installed,
-            facts.pv_disk_seen,
-            facts.pv_net_installed
-        ),
-        None => info!("no Xen hypervisor found (CPUID): nothing will be hidden"),
-    }
-    *FACTS.lock() = Some(facts);
     // SAFETY: the I/O manager passes a valid, writable driver object to DriverEntry.
     let driver = unsafe { &mut *driver };
     driver.DriverUnload = Some(driver_unload);
@@ -334,9 +277,6 @@ unsafe fn extension<'a>(device: *mut DEVICE_OBJECT) -> &'a FilterExtension {
 /// # Safety
 /// PASSIVE_LEVEL; we own `irp` again after a successful synchronous forward.
 unsafe fn filter_relations(irp: *mut IRP) {
-    let Some(facts) = *FACTS.lock() else {
-        return;
-    };
     // SAFETY: we own the IRP.
     let relations = unsafe { (*irp).IoStatus.Information } as *mut DEVICE_RELATIONS;
     if relations.is_null() {
@@ -361,7 +301,10 @@ unsafe fn filter_relations(irp: *mut IRP) {
         // SAFETY: a referenced child PDO of the bus, PASSIVE_LEVEL.
         children.push(unsafe { hardware_ids(child) });
     }
-    let Ok(verdict) = plan(&facts, &children) else {
+    // PASSIVE_LEVEL here; the registry read happens before the latch is taken.
+    let report = read_report();
+    let classes = LATCH.lock().classes(report.as_ref());
+    let Ok(verdict) = plan(classes, &children) else {
         return;
     };
     let mut kept = 0;

@@ -4,9 +4,9 @@
 //!
 //! - The filter attaches only above PCI root buses ([`is_pci_root_bus`]); on every other
 //!   device of the System class its AddDevice does nothing.
-//! - What to hide is xen-platform's unplug decision, nothing else ([`xen_bus::hide`]): the
-//!   facts are the ones xenpci decides from ([`BootFacts`]), with "the platform can start"
-//!   read as "Xen is running, new enough, and its platform PCI device is on this bus".
+//! - What to hide is what xenpci reports as actually unplugged in this boot (the volatile
+//!   [`BootReport`] under `Services\xenpci\Parameters\ThisBoot`), latched at the first
+//!   BusRelations ([`xen_bus::hide`]): never the registry facts the unplug was decided from.
 //! - [`plan`] takes the hardware IDs of the children the PCI bus reported and says which to
 //!   leave out of BusRelations.
 #![no_std]
@@ -17,9 +17,32 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 
-use xen_bus::hide::{hide_classes, parse_pci_id, should_hide, HiddenDevice, UnplugClasses};
-use xen_hal::XenVersion;
-use xen_platform::{StartOptions, UnplugFacts, MIN_XEN_VERSION};
+use xen_bus::hide::{parse_pci_id, should_hide, HiddenDevice, UnplugClasses};
+use xen_platform::evidence::{
+    BootReport, BUS_SERVICE, PARAMETERS_SUBKEY, REPORT_SUBKEY, SERVICES_KEY,
+};
+
+/// The volatile key holding xenpci's [`BootReport`]: its two values are
+/// `xen_platform::evidence::VALUE_REPORT_BOOT` and `VALUE_REPORT_UNPLUGGED`.
+/// `None` only when the allocation fails.
+pub fn report_key_path() -> Option<alloc::string::String> {
+    let parts = [SERVICES_KEY, BUS_SERVICE, PARAMETERS_SUBKEY, REPORT_SUBKEY];
+    let mut path = alloc::string::String::new();
+    path.try_reserve_exact(parts.iter().map(|p| p.len() + 1).sum())
+        .ok()?;
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            path.push('\\');
+        }
+        path.push_str(part);
+    }
+    Some(path)
+}
+
+/// The report from the two REG_DWORDs read from [`report_key_path`].
+pub fn report(boot: Option<u32>, unplugged: Option<u32>) -> Option<BootReport> {
+    BootReport::from_registry(boot, unplugged)
+}
 
 /// Hardware IDs of the PCI root bus devices the filter attaches to (PCI and PCI Express host
 /// bridges as ACPI enumerates them).
@@ -29,35 +52,6 @@ pub const PCI_ROOT_IDS: [&str; 4] = ["ACPI\\PNP0A03", "*PNP0A03", "ACPI\\PNP0A08
 pub fn is_pci_root_bus<'a>(ids: impl IntoIterator<Item = &'a str>) -> bool {
     ids.into_iter()
         .any(|id| PCI_ROOT_IDS.iter().any(|r| r.eq_ignore_ascii_case(id)))
-}
-
-/// What DriverEntry learns at boot (the same sources xenpci reads).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct BootFacts {
-    /// `SystemStartOptions`.
-    pub options: StartOptions,
-    /// Xen's version from CPUID, if running on Xen.
-    pub xen: Option<XenVersion>,
-    /// `Services\xenvbd` exists.
-    pub pv_disk_installed: bool,
-    /// `Services\xenpci\Parameters\PvDiskSeen` is non-zero.
-    pub pv_disk_seen: bool,
-    /// `Services\xennet` exists.
-    pub pv_net_installed: bool,
-}
-
-impl BootFacts {
-    /// The unplug facts for a bus on which the Xen platform device is (`platform_listed`) or
-    /// is not present.
-    pub fn unplug_facts(&self, platform_listed: bool) -> UnplugFacts {
-        UnplugFacts {
-            options: self.options,
-            platform_ready: platform_listed && self.xen.is_some_and(|v| v >= MIN_XEN_VERSION),
-            pv_disk_installed: self.pv_disk_installed,
-            pv_disk_seen: self.pv_disk_seen,
-            pv_net_installed: self.pv_net_installed,
-        }
-    }
 }
 
 /// Whether one of `ids` is the Xen platform PCI device (`PCI\VEN_5853&DEV_0001`/`0002`, any
@@ -84,15 +78,12 @@ pub struct Plan {
     pub classes: UnplugClasses,
 }
 
-/// Decides which children to leave out: `children[i]` are the hardware IDs of child `i`.
+/// Decides which children to leave out: `children[i]` are the hardware IDs of child `i`;
+/// `classes` are the latched classes of this boot ([`xen_bus::hide::HideLatch`]).
 pub fn plan<C: AsRef<[S]>, S: AsRef<str>>(
-    facts: &BootFacts,
+    classes: UnplugClasses,
     children: &[C],
 ) -> Result<Plan, alloc::collections::TryReserveError> {
-    let platform_listed = children
-        .iter()
-        .any(|ids| is_xen_platform(ids.as_ref().iter().map(AsRef::as_ref)));
-    let classes = hide_classes(&facts.unplug_facts(platform_listed));
     let mut hide = Vec::new();
     hide.try_reserve_exact(children.len())?;
     for ids in children {
@@ -104,6 +95,8 @@ pub fn plan<C: AsRef<[S]>, S: AsRef<str>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use xen_bus::hide::HideLatch;
+    use xen_platform::unplug::UnplugMask;
 
     const IDE: [&str; 2] = [
         "PCI\\VEN_8086&DEV_7010&SUBSYS_00015853&REV_00",
@@ -119,79 +112,43 @@ mod tests {
     ];
     const ISA: [&str; 1] = ["PCI\\VEN_8086&DEV_7000"];
 
-    fn installed() -> BootFacts {
-        BootFacts {
-            options: StartOptions::parse(" NOEXECUTE=OPTIN  FASTDETECT"),
-            xen: Some(XenVersion {
-                major: 4,
-                minor: 17,
-            }),
-            pv_disk_installed: true,
-            pv_disk_seen: true,
-            pv_net_installed: true,
-        }
-    }
-
     fn hidden(p: &Plan) -> Vec<bool> {
         p.hide.iter().map(Option::is_some).collect()
     }
 
-    #[test]
-    fn hides_emulated_devices_when_pv_is_active() {
-        let children = [&ISA[..], &IDE[..], &PLATFORM[..], &NIC[..]];
-        let p = plan(&installed(), &children).unwrap();
-        assert_eq!(hidden(&p), [false, true, false, true]);
+    fn classes(unplugged: Option<UnplugMask>) -> UnplugClasses {
+        let report = unplugged.map(|unplugged| BootReport { boot: 2, unplugged });
+        HideLatch::new().classes(report.as_ref())
     }
 
     #[test]
-    fn same_switches_as_the_unplug() {
-        let children = [&IDE[..], &PLATFORM[..], &NIC[..]];
-        let nogplpv = BootFacts {
-            options: StartOptions::parse(" NOEXECUTE=OPTIN  FASTDETECT NOGPLPV"),
-            ..installed()
-        };
+    fn hides_what_xenpci_reports_unplugged() {
+        let children = [&ISA[..], &IDE[..], &PLATFORM[..], &NIC[..]];
+        let both = classes(Some(UnplugMask::ALL_IDE_DISKS.union(UnplugMask::ALL_NICS)));
         assert_eq!(
-            hidden(&plan(&nogplpv, &children).unwrap()),
-            [false, false, false]
+            hidden(&plan(both, &children).unwrap()),
+            [false, true, false, true]
         );
-        let safe = BootFacts {
-            options: StartOptions::parse(" SAFEBOOT:NETWORK"),
-            ..installed()
-        };
+        let nics = classes(Some(UnplugMask::ALL_NICS));
         assert_eq!(
-            hidden(&plan(&safe, &children).unwrap()),
-            [false, false, false]
+            hidden(&plan(nics, &children).unwrap()),
+            [false, false, false, true]
         );
-        // First boot after install: no PV disk seen yet, the IDE controller stays.
-        let first = BootFacts {
-            pv_disk_seen: false,
-            ..installed()
-        };
+        // Nothing unplugged (NOGPLPV, safe mode, probe boot), or no report at all.
+        for c in [classes(Some(UnplugMask::NONE)), classes(None)] {
+            assert_eq!(hidden(&plan(c, &children).unwrap()), [false; 4]);
+        }
+    }
+
+    #[test]
+    fn report_values() {
+        assert!(report_key_path()
+            .unwrap()
+            .ends_with("Services\\xenpci\\Parameters\\ThisBoot"));
+        assert_eq!(report(Some(1), None), None);
         assert_eq!(
-            hidden(&plan(&first, &children).unwrap()),
-            [false, false, true]
-        );
-        // Not on Xen, or Xen too old, or no platform device on this bus: nothing hidden.
-        let bare = BootFacts {
-            xen: None,
-            ..installed()
-        };
-        assert_eq!(
-            hidden(&plan(&bare, &children).unwrap()),
-            [false, false, false]
-        );
-        let old = BootFacts {
-            xen: Some(XenVersion { major: 3, minor: 0 }),
-            ..installed()
-        };
-        assert_eq!(
-            hidden(&plan(&old, &children).unwrap()),
-            [false, false, false]
-        );
-        let without_platform = [&IDE[..], &NIC[..]];
-        assert_eq!(
-            hidden(&plan(&installed(), &without_platform).unwrap()),
-            [false, false]
+            report(Some(1), Some(2)).map(|r| r.unplugged),
+            Some(UnplugMask::ALL_NICS)
         );
     }
 

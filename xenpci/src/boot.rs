@@ -1,34 +1,34 @@
 //! What `DriverEntry` decides before any device starts: is the Xen platform usable, and what
 //! to unplug, from registry facts gathered by the glue.
 //!
-//! Registry facts:
+//! Registry facts (layout in [`xen_platform::evidence`]):
 //! - `HKLM\SYSTEM\CurrentControlSet\Control\SystemStartOptions` (boot switches, REG_SZ).
-//! - `HKLM\SYSTEM\CurrentControlSet\Services\xenvbd` / `xennet` exist: the PV disk / network
-//!   driver is installed.
-//! - `<xenpci service key>\Parameters\PvDiskSeen` (REG_DWORD, non-zero): a PV disk was reported
-//!   as a child on an earlier boot. xenpci writes it the first time it reports a `vbd` child
-//!   while xenvbd is installed, so the emulated disk is unplugged from the *next* boot on, when
-//!   the PV disk is known to be enumerable (the XCP-ng drivers' two-boot hand-over).
+//! - `Services\xenvbd` / `xennet`: the PV drivers' service keys (`Parameters\Product` marker,
+//!   `Start`, `ImagePath`) and their evidence records in `Parameters`.
+//! - `Services\xenpci\Parameters\ThisBoot` (volatile): exists once the boot-time step ran in
+//!   this boot.
+//! - `HKLM\HARDWARE\DEVICEMAP\Scsi` (volatile hive): a storage adapter already started, so
+//!   this is not the boot-time initialisation before the emulated stacks.
+//!
+//! What the glue does not read yet (so those facts are `None` and the decision keeps every
+//! emulated device, with `the ... image (or xenpci's image) is missing` or `the boot record
+//! could not be persisted` in the log): the image stamps (`ZwQueryFullAttributesFile` on each
+//! `ImagePath` and on xenpci's own image), and the arm writes with their flush (`ZwFlushKey`).
 
 use core::fmt;
 
 use xen_hal::XenVersion;
-use xen_platform::{StartOptions, UnplugFacts, MIN_XEN_VERSION};
+use xen_platform::evidence::{
+    EvidenceRecord, ImageStamp, PvDriverFacts, ServiceState, StartType, PRODUCT_MARKER,
+};
+use xen_platform::{BootInit, StartOptions, UnplugFacts, MIN_XEN_VERSION};
 
 /// Registry key holding `SystemStartOptions`.
 pub const CONTROL_KEY: &str = "\\Registry\\Machine\\System\\CurrentControlSet\\Control";
 /// The boot switches value.
 pub const START_OPTIONS_VALUE: &str = "SystemStartOptions";
-/// The PV disk driver's service key.
-pub const XENVBD_SERVICE_KEY: &str =
-    "\\Registry\\Machine\\System\\CurrentControlSet\\Services\\xenvbd";
-/// The PV network driver's service key.
-pub const XENNET_SERVICE_KEY: &str =
-    "\\Registry\\Machine\\System\\CurrentControlSet\\Services\\xennet";
-/// Subkey of xenpci's service key for its persisted facts.
-pub const PARAMETERS_SUBKEY: &str = "Parameters";
-/// REG_DWORD: a PV disk was enumerated on an earlier boot.
-pub const PV_DISK_SEEN_VALUE: &str = "PvDiskSeen";
+/// Volatile key (`HARDWARE` hive) that exists once a storage port driver started an adapter.
+pub const SCSI_DEVICEMAP_KEY: &str = "\\Registry\\Machine\\HARDWARE\\DEVICEMAP\\Scsi";
 
 /// What CPUID (and the privilege level) said about Xen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,20 +79,67 @@ impl fmt::Display for XenPresence {
     }
 }
 
+/// A PV driver's service key, as read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceRead<'a> {
+    /// The key exists.
+    pub exists: bool,
+    /// `Parameters\Product` (REG_SZ, UTF-16, maybe NUL-terminated).
+    pub product: Option<&'a [u16]>,
+    /// `Start`.
+    pub start: Option<u32>,
+    /// The stamp of the file `ImagePath` names (`None`: missing or not read).
+    pub image: Option<ImageStamp>,
+    /// The evidence record in `Parameters`.
+    pub record: EvidenceRecord,
+}
+
+impl ServiceRead<'_> {
+    /// The typed facts: ours only with our product marker.
+    pub fn facts(&self) -> PvDriverFacts {
+        let service = if !self.exists {
+            ServiceState::Absent
+        } else if self.product.is_some_and(is_product_marker) {
+            ServiceState::Ours(StartType::from_registry(self.start))
+        } else {
+            ServiceState::Foreign
+        };
+        PvDriverFacts {
+            service,
+            image: self.image,
+            record: self.record,
+        }
+    }
+}
+
+/// Whether a REG_SZ is [`PRODUCT_MARKER`] (trailing NULs ignored).
+pub fn is_product_marker(units: &[u16]) -> bool {
+    let end = units.iter().rposition(|&u| u != 0).map_or(0, |i| i + 1);
+    units
+        .get(..end)
+        .is_some_and(|u| u.iter().copied().eq(PRODUCT_MARKER.encode_utf16()))
+}
+
 /// The registry facts, as read (a value that could not be read is `None`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RegistryFacts<'a> {
     /// `SystemStartOptions` as UTF-16.
     pub start_options: Option<&'a [u16]>,
-    /// The xenvbd service key exists.
-    pub xenvbd_installed: bool,
-    /// The xennet service key exists.
-    pub xennet_installed: bool,
-    /// `PvDiskSeen` (missing reads as 0).
-    pub pv_disk_seen: Option<u32>,
+    /// xenpci's volatile `ThisBoot` key exists.
+    pub report_exists: bool,
+    /// [`SCSI_DEVICEMAP_KEY`] exists.
+    pub storage_started: bool,
+    /// `xenpci\Parameters\BootCount`.
+    pub boot_count: Option<u32>,
+    /// xenpci's own image stamp.
+    pub bus_image: Option<ImageStamp>,
+    /// xenvbd.
+    pub xenvbd: ServiceRead<'a>,
+    /// xennet.
+    pub xennet: ServiceRead<'a>,
 }
 
-/// The unplug facts for [`xen_platform::decide_and_unplug`].
+/// The unplug facts for [`xen_platform::BootPlan::new`].
 pub fn unplug_facts(presence: XenPresence, registry: &RegistryFacts<'_>) -> UnplugFacts {
     UnplugFacts {
         options: registry
@@ -100,16 +147,17 @@ pub fn unplug_facts(presence: XenPresence, registry: &RegistryFacts<'_>) -> Unpl
             .map(StartOptions::parse_utf16)
             .unwrap_or_default(),
         platform_ready: presence.usable(),
-        pv_disk_installed: registry.xenvbd_installed,
-        pv_disk_seen: registry.pv_disk_seen.unwrap_or(0) != 0,
-        pv_net_installed: registry.xennet_installed,
+        boot: BootInit {
+            first_in_boot: !registry.report_exists,
+            // The NIC stack starts after the storage stack: one signal serves both.
+            disks_started: registry.storage_started,
+            nics_started: registry.storage_started,
+        },
+        boot_count: registry.boot_count,
+        bus_image: registry.bus_image,
+        disk: registry.xenvbd.facts(),
+        net: registry.xennet.facts(),
     }
-}
-
-/// Whether to persist `PvDiskSeen` now: a vbd child is being reported, xenvbd is installed,
-/// and the fact is not recorded yet.
-pub fn should_record_pv_disk(reporting_vbd: bool, xenvbd_installed: bool, already: bool) -> bool {
-    reporting_vbd && xenvbd_installed && !already
 }
 
 #[cfg(test)]
@@ -139,18 +187,53 @@ mod tests {
         assert!(alloc::format!("{}", XenPresence::NotKernelMode).contains("no Xen platform device"));
     }
 
+    fn marker() -> Vec<u16> {
+        utf16(PRODUCT_MARKER)
+    }
+
     #[test]
     fn wine_unplugs_nothing() {
         let options = utf16(" NOEXECUTE=OPTIN");
+        let product = marker();
+        let ours = ServiceRead {
+            exists: true,
+            product: Some(&product),
+            start: Some(0),
+            ..ServiceRead::default()
+        };
         let registry = RegistryFacts {
             start_options: Some(&options),
-            xenvbd_installed: true,
-            xennet_installed: true,
-            pv_disk_seen: Some(1),
+            xenvbd: ours.clone(),
+            xennet: ours,
+            ..RegistryFacts::default()
         };
         let d = UnplugDecision::decide(&unplug_facts(XenPresence::NotKernelMode, &registry));
         assert_eq!(d.mask(), UnplugMask::NONE);
         assert_eq!(d.disks, Verdict::Keep(KeepReason::PlatformNotReady));
+    }
+
+    #[test]
+    fn services_are_ours_only_with_the_marker() {
+        let product = marker();
+        let other = utf16("XCP-ng");
+        let read = |exists, product| ServiceRead {
+            exists,
+            product,
+            start: Some(0),
+            ..ServiceRead::default()
+        };
+        assert_eq!(read(false, None).facts().service, ServiceState::Absent);
+        assert_eq!(read(true, None).facts().service, ServiceState::Foreign);
+        assert_eq!(
+            read(true, Some(&other)).facts().service,
+            ServiceState::Foreign
+        );
+        assert_eq!(
+            read(true, Some(&product)).facts().service,
+            ServiceState::Ours(StartType::Boot)
+        );
+        assert!(!is_product_marker(&utf16("xen-win-pv2")));
+        assert!(!is_product_marker(&[]));
     }
 
     #[test]
@@ -160,38 +243,31 @@ mod tests {
             minor: 17,
         };
         let options = utf16(" NOEXECUTE=OPTIN  FASTDETECT");
+        let product = marker();
+        let ours = ServiceRead {
+            exists: true,
+            product: Some(&product),
+            start: Some(0),
+            ..ServiceRead::default()
+        };
         let mut registry = RegistryFacts {
             start_options: Some(&options),
-            xenvbd_installed: true,
-            xennet_installed: true,
-            pv_disk_seen: None,
+            xenvbd: ours.clone(),
+            xennet: ours,
+            ..RegistryFacts::default()
         };
-        // First boot after install: the disk stays, the NIC goes.
+        // No evidence (and no image stamps yet): everything stays, PV is on.
         let d = UnplugDecision::decide(&unplug_facts(XenPresence::Usable(version), &registry));
-        assert_eq!(d.mask(), UnplugMask::ALL_NICS);
-        // Next boot, after a PV disk was reported.
-        registry.pv_disk_seen = Some(1);
+        assert_eq!(d.mask(), UnplugMask::NONE);
+        assert!(d.pv_active());
+        // A reload finds the volatile key: not the boot-time step.
+        registry.report_exists = true;
         let d = UnplugDecision::decide(&unplug_facts(XenPresence::Usable(version), &registry));
-        assert_eq!(
-            d.mask(),
-            UnplugMask::ALL_IDE_DISKS.union(UnplugMask::ALL_NICS)
-        );
+        assert_eq!(d.disks, Verdict::Keep(KeepReason::NotFirstInBoot));
         // NOGPLPV in the options turns it all off.
         let options = utf16(" NOEXECUTE=OPTIN  FASTDETECT NOGPLPV");
         registry.start_options = Some(&options);
         let d = UnplugDecision::decide(&unplug_facts(XenPresence::Usable(version), &registry));
-        assert_eq!(d.mask(), UnplugMask::NONE);
-        // Unreadable options: defaults (PV on).
-        registry.start_options = None;
-        let d = UnplugDecision::decide(&unplug_facts(XenPresence::Usable(version), &registry));
-        assert!(d.pv_active());
-    }
-
-    #[test]
-    fn pv_disk_fact_is_recorded_once_and_only_with_xenvbd() {
-        assert!(should_record_pv_disk(true, true, false));
-        assert!(!should_record_pv_disk(true, true, true));
-        assert!(!should_record_pv_disk(true, false, false));
-        assert!(!should_record_pv_disk(false, true, false));
+        assert!(!d.pv_active());
     }
 }

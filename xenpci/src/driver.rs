@@ -36,13 +36,18 @@ use xen_hal::{Hypervisor, SharedMemory};
 use xen_hal::{OwnedPages, PhysicalMapper};
 use xen_hypercall::arch::x86_64::{detect_xen, HypercallPage};
 use xen_platform::bringup::StoreRing;
+use xen_platform::evidence::{
+    EvidenceRecord, PvClass, PARAMETERS_SUBKEY, REPORT_SUBKEY, SERVICES_KEY, VALUE_ARMED_BOOT,
+    VALUE_BOOT_COUNT, VALUE_PRODUCT, VALUE_REPORT_BOOT, VALUE_REPORT_UNPLUGGED, VALUE_STARTED_BOOT,
+    VALUE_UNPLUGGED_BOOT,
+};
 use xen_platform::shutdown::{self, ShutdownError, SHUTDOWN_WATCH_TOKEN};
 use xen_platform::{
-    acknowledge_upcall, collect_pending, decide_and_unplug, watch_devices, CallbackVia, Platform,
-    PlatformConfig, PlatformResources, UnplugDecision, DEVICE_WATCH_TOKEN,
+    acknowledge_upcall, collect_pending, unplug_decided, watch_devices, BootPlan, CallbackVia,
+    Platform, PlatformConfig, PlatformResources, DEVICE_WATCH_TOKEN,
 };
 use xen_public_headers::hvm::params::HVM_PARAM_CALLBACK_IRQ;
-use xenpci::boot::{self, RegistryFacts, XenPresence};
+use xenpci::boot::{self, RegistryFacts, ServiceRead, XenPresence};
 use xenpci::fdo::{self, FdoAction, FdoState, PnpMinor};
 use xenpci::resources::{self, Resource};
 use xenpci::shutdown::{Bridge, IoctlOutcome};
@@ -73,11 +78,7 @@ const BUILD_NUMBER: u32 = {
 
 /// Xen was found in ring 0 and is new enough (DriverEntry's finding).
 static XEN_USABLE: AtomicBool = AtomicBool::new(false);
-/// The xenvbd service is installed.
-static XENVBD_INSTALLED: AtomicBool = AtomicBool::new(false);
-/// `PvDiskSeen` is recorded.
-static PV_DISK_SEEN: AtomicBool = AtomicBool::new(false);
-/// Copy of the service key path (for `Parameters\PvDiskSeen`), leaked at DriverEntry.
+/// Copy of the service key path (for `Parameters`), leaked at DriverEntry.
 static SERVICE_KEY: AtomicPtr<UNICODE_STRING> = AtomicPtr::new(null_mut());
 /// The hypercall page, installed at the first start and kept for the driver's lifetime.
 static HYPERCALL_PAGE: AtomicPtr<HypercallPage<PoolPages>> = AtomicPtr::new(null_mut());
@@ -204,10 +205,51 @@ fn service_parameters_key() -> Option<Key> {
     let key = SERVICE_KEY.load(Ordering::Acquire);
     // SAFETY: set once in DriverEntry to a leaked, never freed string.
     let key = unsafe { key.as_ref() }?;
-    Key::open_unicode(key, KEY_READ | KEY_WRITE)?.create_subkey(boot::PARAMETERS_SUBKEY)
+    Key::open_unicode(key, KEY_READ | KEY_WRITE)?.create_subkey(PARAMETERS_SUBKEY)
 }
 
-/// Decides and carries out the unplug, logging why.
+/// A PV driver's service key and evidence record (image stamps are not read yet: `None`).
+fn read_service(name: &str, product: &mut Option<Vec<u16>>) -> ServiceRead<'static> {
+    let Some(key) = join_path(&[SERVICES_KEY, name]).and_then(|p| Key::open(&p)) else {
+        return ServiceRead::default();
+    };
+    let parameters =
+        join_path(&[SERVICES_KEY, name, PARAMETERS_SUBKEY]).and_then(|p| Key::open(&p));
+    let dword = |value: &str| parameters.as_ref().and_then(|k| k.read_dword(value));
+    *product = parameters
+        .as_ref()
+        .and_then(|k| k.read_utf16(VALUE_PRODUCT));
+    ServiceRead {
+        exists: true,
+        product: None,
+        start: key.read_dword("Start"),
+        image: None,
+        record: EvidenceRecord {
+            armed_boot: dword(VALUE_ARMED_BOOT),
+            armed_path: None,
+            unplugged_boot: dword(VALUE_UNPLUGGED_BOOT),
+            failed_path: None,
+            started_boot: dword(VALUE_STARTED_BOOT),
+        },
+    }
+}
+
+/// `parts` joined by backslashes (`None` only when the allocation fails).
+fn join_path(parts: &[&str]) -> Option<alloc::string::String> {
+    let mut path = alloc::string::String::new();
+    path.try_reserve_exact(parts.iter().map(|p| p.len() + 1).sum())
+        .ok()?;
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            path.push('\\');
+        }
+        path.push_str(part);
+    }
+    Some(path)
+}
+
+/// Decides and carries out the unplug (once per boot, at the boot-time initialisation), then
+/// publishes this boot's volatile report, logging why.
 fn early_unplug() {
     let kernel_mode = hal::kernel_mode();
     let cpuid = detect_xen().map(|x| x.version);
@@ -217,30 +259,56 @@ fn early_unplug() {
 
     let options =
         Key::open(boot::CONTROL_KEY).and_then(|k| k.read_utf16(boot::START_OPTIONS_VALUE));
-    let xenvbd = Key::open(boot::XENVBD_SERVICE_KEY).is_some();
-    let xennet = Key::open(boot::XENNET_SERVICE_KEY).is_some();
-    let seen = service_parameters_key().and_then(|k| k.read_dword(boot::PV_DISK_SEEN_VALUE));
-    XENVBD_INSTALLED.store(xenvbd, Ordering::Release);
-    PV_DISK_SEEN.store(seen.unwrap_or(0) != 0, Ordering::Release);
+    let parameters = service_parameters_key();
+    let (mut vbd_product, mut net_product) = (None, None);
+    let mut xenvbd = read_service(PvClass::Disk.service(), &mut vbd_product);
+    let mut xennet = read_service(PvClass::Net.service(), &mut net_product);
+    xenvbd.product = vbd_product.as_deref();
+    xennet.product = net_product.as_deref();
     let registry = RegistryFacts {
         start_options: options.as_deref(),
-        xenvbd_installed: xenvbd,
-        xennet_installed: xennet,
-        pv_disk_seen: seen,
+        report_exists: join_path(&[SERVICES_KEY, "xenpci", PARAMETERS_SUBKEY, REPORT_SUBKEY])
+            .and_then(|p| Key::open(&p))
+            .is_some(),
+        storage_started: Key::open(boot::SCSI_DEVICEMAP_KEY).is_some(),
+        boot_count: parameters
+            .as_ref()
+            .and_then(|k| k.read_dword(VALUE_BOOT_COUNT)),
+        bus_image: None,
+        xenvbd,
+        xennet,
     };
-    let facts = boot::unplug_facts(presence, &registry);
-    if !presence.usable() {
+    let plan = BootPlan::new(&boot::unplug_facts(presence, &registry));
+    // The arm records are not written by this glue yet (no image stamps, no flush): nothing
+    // counts as persisted, so nothing is unplugged.
+    let decision = plan.after_writes(|_| false);
+    let unplugged = if presence.usable() {
+        let outcome = unplug_decided(&Ports, decision, BUILD_NUMBER);
+        match outcome.result {
+            Ok(_) => info!("unplug: {}", outcome),
+            Err(_) => warn!("unplug: {}", outcome),
+        }
+        outcome.unplugged()
+    } else {
         // No port I/O without Xen in ring 0 (Wine, bare metal).
-        info!(
-            "unplug: {}; nothing unplugged",
-            UnplugDecision::decide(&facts)
-        );
+        info!("unplug: {}; nothing unplugged", decision);
+        xen_platform::UnplugMask::NONE
+    };
+    let (Some(report), Some(parameters)) = (plan.report(unplugged), parameters) else {
         return;
-    }
-    let outcome = decide_and_unplug(&Ports, &facts, BUILD_NUMBER);
-    match outcome.result {
-        Ok(_) => info!("unplug: {}", outcome),
-        Err(_) => warn!("unplug: {}", outcome),
+    };
+    let published = parameters.write_dword(VALUE_BOOT_COUNT, report.boot)
+        && parameters
+            .create_volatile_subkey(REPORT_SUBKEY)
+            .is_some_and(|k| {
+                k.write_dword(VALUE_REPORT_BOOT, report.boot)
+                    && k.write_dword(VALUE_REPORT_UNPLUGGED, u32::from(report.unplugged.0))
+            });
+    if !published {
+        warn!(
+            "could not publish this boot's report (boot {})",
+            report.boot
+        );
     }
 }
 
@@ -474,12 +542,7 @@ unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP
                 lock_store(ext);
                 // SAFETY: the mutex is held; PASSIVE_LEVEL; we own the IRP.
                 let status = unsafe { (*ext.bus.get()).query_bus_relations(irp) };
-                // SAFETY: the mutex is held.
-                let vbd = unsafe { (*ext.bus.get()).has_vbd_child() };
                 unlock_store(ext);
-                if vbd {
-                    record_pv_disk();
-                }
                 if !NT_SUCCESS(status) {
                     // SAFETY: we own the IRP; not passed down on failure.
                     return unsafe { complete(irp, status) };
@@ -845,25 +908,6 @@ fn connect_store(ext: &DeviceExtension, running: &Running, store: StoreRing) {
     // Watch events that arrived while the client was not yet published (a shutdown request
     // already waiting at boot) are handled now rather than at the next store event.
     queue_work(ext, false);
-}
-
-/// Persists `PvDiskSeen` the first time a vbd child is reported to PnP while xenvbd is
-/// installed.
-fn record_pv_disk() {
-    let listed = true;
-    let installed = XENVBD_INSTALLED.load(Ordering::Acquire);
-    let already = PV_DISK_SEEN.load(Ordering::Acquire);
-    if boot::should_record_pv_disk(listed, installed, already) {
-        let written = service_parameters_key()
-            .map(|k| k.write_dword(boot::PV_DISK_SEEN_VALUE, 1))
-            .unwrap_or(false);
-        if written {
-            PV_DISK_SEEN.store(true, Ordering::Release);
-            info!("PV disk seen: the emulated disks will be unplugged from the next boot");
-        } else {
-            warn!("could not record PvDiskSeen");
-        }
-    }
 }
 
 /// Stops interrupts and work (surprise removal, remove): the interrupt is disconnected, DPCs

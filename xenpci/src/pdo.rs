@@ -164,13 +164,6 @@ impl Bus {
         self.parent_bus = parent_bus;
     }
 
-    /// Whether a vbd child is present (the FDO persists `PvDiskSeen` from it).
-    pub fn has_vbd_child(&self) -> bool {
-        self.children
-            .present()
-            .any(|c| c.class == xen_pv_ids::ChildClass::Vbd)
-    }
-
     /// Scans xenstore and creates PDOs for new children, marks gone ones missing. Returns
     /// whether BusRelations changed (then the FDO invalidates them). A scan that fails
     /// (xenstore error) changes nothing and is retried on the next watch event.

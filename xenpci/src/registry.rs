@@ -80,6 +80,17 @@ impl Key {
 
     /// Opens or creates subkey `name` for reading and writing.
     pub fn create_subkey(&self, name: &str) -> Option<Key> {
+        self.create(name, 0)
+    }
+
+    /// Opens or creates volatile subkey `name` (`REG_OPTION_VOLATILE`: gone at the next boot).
+    pub fn create_volatile_subkey(&self, name: &str) -> Option<Key> {
+        /// `REG_OPTION_VOLATILE` (wdm.h).
+        const REG_OPTION_VOLATILE: ULONG = 1;
+        self.create(name, REG_OPTION_VOLATILE)
+    }
+
+    fn create(&self, name: &str, options: ULONG) -> Option<Key> {
         let mut name = Unicode::new(name)?;
         let mut string = name.string();
         let mut attrs = attributes(&mut string, self.0);
@@ -93,7 +104,7 @@ impl Key {
                 &mut attrs,
                 0,
                 null_mut(),
-                0,
+                options,
                 &mut disposition,
             )
         };

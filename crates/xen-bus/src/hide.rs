@@ -1,18 +1,22 @@
 //! The xenhide list: the PCI devices QEMU emulates for Xen HVM guests that the PV drivers
 //! replace, matched against real PCI hardware-ID strings, and the hide decision.
 //!
-//! xenhide removes a device from the PCI bus's BusRelations only when the platform decided to
-//! unplug that class of device (the same decision xenpci acts on at port 0x10: `NOGPLPV`,
-//! safe mode, a PV stack that cannot start, or a PV disk never seen all keep the emulated
-//! devices). The decision is xen-platform's [`UnplugDecision::decide`]; this module only maps
-//! its verdicts to device classes ([`UnplugClasses::from_decision`], [`hide_classes`]). Hiding
-//! follows the verdict even when the port write itself failed: hiding is the fallback for a
-//! device model that does not implement the unplug protocol.
+//! xenhide removes a device from the PCI bus's BusRelations only when xenpci reports that class
+//! as actually unplugged in this boot: the volatile [`BootReport`] xenpci publishes after the
+//! port write, never the registry facts the unplug was decided from (those can say "unplug"
+//! while the port write failed, or describe another boot). No report (xenpci did not run its
+//! boot-time initialisation, or not yet) hides nothing. The classes are latched at the first
+//! BusRelations of the boot ([`HideLatch`]), so a later re-enumeration never drops a device
+//! that PnP already started.
+//!
+//! The hardware IDs are the ones the child PDO answers to IRP_MN_QUERY_ID (BusQueryHardwareIDs
+//! and BusQueryCompatibleIDs, sent by the filter to the top of the child's stack, as XCP-ng's
+//! xenfilt does); `IoGetDeviceProperty` fails for a PDO PnP has not initialised yet.
 //!
 //! Hiding the IDE controller hides the emulated CD-ROM on it too (as GPLPV did); the PV stack
 //! serves `device-type = cdrom` vbds instead.
 
-use xen_platform::unplug::{UnplugDecision, UnplugFacts, Verdict};
+use xen_platform::evidence::{BootReport, PvClass};
 
 /// What a hide-list entry is replaced by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,29 +136,47 @@ pub fn lookup(id: &str) -> Option<&'static HiddenDevice> {
         .find(|d| d.vendor == vendor && d.device == device)
 }
 
-/// Which emulated classes the platform unplugs this boot (xen-platform's unplug decision, as
-/// data: the same switches decide both).
+/// Which emulated classes xenpci unplugged in this boot.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct UnplugClasses {
-    /// Emulated disks are unplugged (PV disks take over).
+    /// Emulated disks were unplugged (PV disks took over).
     pub disks: bool,
-    /// Emulated NICs are unplugged (PV NICs take over).
+    /// Emulated NICs were unplugged (PV NICs took over).
     pub nics: bool,
 }
 
 impl UnplugClasses {
-    /// The classes xen-platform's decision unplugs.
-    pub fn from_decision(decision: &UnplugDecision) -> UnplugClasses {
-        UnplugClasses {
-            disks: decision.disks == Verdict::Unplug,
-            nics: decision.nics == Verdict::Unplug,
+    /// The classes xenpci's report says were unplugged; no report, nothing.
+    pub fn from_report(report: Option<&BootReport>) -> UnplugClasses {
+        match report {
+            Some(r) => UnplugClasses {
+                disks: r.unplugged(PvClass::Disk),
+                nics: r.unplugged(PvClass::Net),
+            },
+            None => UnplugClasses::default(),
         }
     }
 }
 
-/// The classes to hide for these facts: xen-platform's unplug decision, nothing else.
-pub fn hide_classes(facts: &UnplugFacts) -> UnplugClasses {
-    UnplugClasses::from_decision(&UnplugDecision::decide(facts))
+/// The hide classes of a boot, fixed at the first BusRelations answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HideLatch {
+    latched: Option<UnplugClasses>,
+}
+
+impl HideLatch {
+    /// A latch before the first BusRelations.
+    pub const fn new() -> HideLatch {
+        HideLatch { latched: None }
+    }
+
+    /// The classes to hide in this BusRelations answer: from `report` the first time, the same
+    /// ever after (in this boot: the filter and its latch do not survive a reboot).
+    pub fn classes(&mut self, report: Option<&BootReport>) -> UnplugClasses {
+        *self
+            .latched
+            .get_or_insert_with(|| UnplugClasses::from_report(report))
+    }
 }
 
 /// Whether xenhide removes a PCI device with these hardware IDs from BusRelations: only if one
@@ -270,70 +292,46 @@ mod tests {
     }
 
     #[test]
-    fn hide_classes_are_the_unplug_decision() {
-        use xen_platform::options::StartOptions;
-        let ready = UnplugFacts {
-            options: StartOptions::parse(" NOEXECUTE=OPTIN  FASTDETECT"),
-            platform_ready: true,
-            pv_disk_installed: true,
-            pv_disk_seen: true,
-            pv_net_installed: true,
+    fn only_what_xenpci_reports_unplugged_is_hidden() {
+        use xen_platform::unplug::UnplugMask;
+        let both = BootReport {
+            boot: 4,
+            unplugged: UnplugMask::ALL_IDE_DISKS.union(UnplugMask::ALL_NICS),
         };
-        assert_eq!(hide_classes(&ready), BOTH);
-        let off = UnplugFacts {
-            options: StartOptions::parse(" NOEXECUTE=OPTIN  FASTDETECT NOGPLPV"),
-            ..ready
+        assert_eq!(UnplugClasses::from_report(Some(&both)), BOTH);
+        // No report: xenpci did not run its boot-time step (disabled, missing, not on Xen,
+        // later than the PCI bus): nothing hidden, whatever the registry says.
+        assert_eq!(UnplugClasses::from_report(None), UnplugClasses::default());
+        assert!(should_hide(PIIX3_IDE, UnplugClasses::from_report(None)).is_none());
+        // A probe boot: the port unplugged the NICs only.
+        let nics = BootReport {
+            boot: 4,
+            unplugged: UnplugMask::ALL_NICS,
         };
-        assert_eq!(hide_classes(&off), UnplugClasses::default());
-        let safe = UnplugFacts {
-            options: StartOptions::parse(" SAFEBOOT:MINIMAL"),
-            ..ready
+        let classes = UnplugClasses::from_report(Some(&nics));
+        assert!(should_hide(PIIX3_IDE, classes).is_none());
+        assert!(should_hide(["PCI\\VEN_10EC&DEV_8139"], classes).is_some());
+    }
+
+    #[test]
+    fn the_hide_set_is_fixed_at_the_first_bus_relations() {
+        use xen_platform::unplug::UnplugMask;
+        let report = BootReport {
+            boot: 9,
+            unplugged: UnplugMask::ALL_IDE_DISKS,
         };
-        assert_eq!(hide_classes(&safe), UnplugClasses::default());
-        let not_ready = UnplugFacts {
-            platform_ready: false,
-            ..ready
+        // Enumerated before any report: nothing hidden, and a report that appears later does
+        // not drop the devices PnP already started.
+        let mut late = HideLatch::new();
+        assert_eq!(late.classes(None), UnplugClasses::default());
+        assert_eq!(late.classes(Some(&report)), UnplugClasses::default());
+        let mut early = HideLatch::new();
+        let disks = UnplugClasses {
+            disks: true,
+            nics: false,
         };
-        assert_eq!(hide_classes(&not_ready), UnplugClasses::default());
-        // The boot disk stays reachable: no PV disk seen before → the IDE controller stays.
-        let first_boot = UnplugFacts {
-            pv_disk_seen: false,
-            ..ready
-        };
-        assert_eq!(
-            hide_classes(&first_boot),
-            UnplugClasses {
-                disks: false,
-                nics: true
-            }
-        );
-        assert!(should_hide(PIIX3_IDE, hide_classes(&first_boot)).is_none());
-        // Every combination agrees with the platform's verdicts.
-        for bits in 0u8..32 {
-            let facts = UnplugFacts {
-                options: if bits & 1 != 0 {
-                    StartOptions::parse(" NOGPLPV")
-                } else {
-                    StartOptions::default()
-                },
-                platform_ready: bits & 2 != 0,
-                pv_disk_installed: bits & 4 != 0,
-                pv_disk_seen: bits & 8 != 0,
-                pv_net_installed: bits & 16 != 0,
-            };
-            let d = UnplugDecision::decide(&facts);
-            let h = hide_classes(&facts);
-            assert_eq!(
-                h.disks,
-                d.mask()
-                    .contains(xen_platform::unplug::UnplugMask::ALL_IDE_DISKS)
-            );
-            assert_eq!(
-                h.nics,
-                d.mask()
-                    .contains(xen_platform::unplug::UnplugMask::ALL_NICS)
-            );
-        }
+        assert_eq!(early.classes(Some(&report)), disks);
+        assert_eq!(early.classes(None), disks);
     }
 
     #[test]

@@ -10,6 +10,9 @@
 //!
 //! - [`options`]: the `SystemStartOptions` registry value (`NOGPLPV`, `GPLPV`, `SAFEBOOT:*`).
 //! - [`unplug`]: whether to unplug emulated disks and NICs, and the port 0x10/0x12 protocol.
+//! - [`evidence`]: the PV drivers' record that their path works, its registry layout, and the
+//!   volatile report of what this boot unplugged.
+//! - [`power`]: which system sleep states xenpci allows (S4 is refused while PV is up).
 //! - [`bringup`]: shared_info and grant frames in the platform BAR, event channels, callback
 //!   IRQ, xenstore ring, the `device` watch.
 //! - [`dispatch`]: event dispatch in two phases (collect ports lock-free, call handlers unlocked),
@@ -23,7 +26,9 @@ extern crate alloc;
 
 pub mod bringup;
 pub mod dispatch;
+pub mod evidence;
 pub mod options;
+pub mod power;
 pub mod shutdown;
 pub mod unplug;
 
@@ -33,9 +38,10 @@ pub use bringup::{
     DEVICE_WATCH_PATH, DEVICE_WATCH_TOKEN, MIN_XEN_VERSION,
 };
 pub use dispatch::{collect_pending, service_upcall, Collected, ServiceStats, MAX_SERVICE_ROUNDS};
+pub use evidence::{BootReport, PvClass, PvRole};
 pub use options::{SafeBoot, StartOptions};
 pub use shutdown::{ShutdownError, ShutdownRequest, Supported};
 pub use unplug::{
-    decide_and_unplug, KeepReason, ProtocolError, UnplugDecision, UnplugFacts, UnplugMask,
-    UnplugOutcome, UnplugReport, Verdict,
+    unplug_decided, BootInit, BootPlan, KeepReason, ProtocolError, UnplugDecision, UnplugFacts,
+    UnplugMask, UnplugOutcome, UnplugReport, Verdict,
 };

@@ -9,16 +9,36 @@
 //! write of the unplug mask to port 0x10 unplugs: bit 0 all IDE disks, bit 1 all NICs, bit 2
 //! the IDE disks other than the primary master.
 //!
-//! The decision keeps the boot disk reachable: the emulated disks are unplugged only when the
-//! PV disk driver is installed **and** a PV disk was enumerated on a previous boot (a fact the
-//! driver persists in its registry key and passes in), and nothing at all is unplugged when
-//! `NOGPLPV` is given, in safe mode, or when the PV platform cannot start. Every "keep" carries
-//! its reason so the driver can log it.
+//! The decision keeps the boot disk reachable and every NIC single: a class of emulated devices
+//! is unplugged only
+//! - when PV is on for this boot (not `NOGPLPV`, not safe mode, the platform can start);
+//! - at the boot-time initialisation, first in this boot ([`BootInit::first_in_boot`], a
+//!   volatile fact), and only while that class's emulated stack has not started: a reload on a
+//!   running system never unplugs;
+//! - on evidence the PV driver itself recorded on the last boot for the exact images present
+//!   now, re-validated at every boot ([`crate::evidence`]: service ours, start type, images
+//!   present, last boot's start succeeded, no failed unplugged boot with these images);
+//! - once this boot's record is persisted ([`BootPlan::after_writes`]), so that a boot that
+//!   fails after the unplug is never repeated.
+//!
+//! Anything less keeps the emulated device, with its reason ([`KeepReason`]) for the log.
+//! [`BootPlan`] is the whole boot-time step as data (decision, writes, volatile report).
+//!
+//! Boot-start rule for the installer (and anything that edits the registry), which the model
+//! of every boot (`crates/boot-model`) enforces: a boot-start service or a class filter entry
+//! (`xenhide` in the System class `UpperFilters`) is added only when its image is present and
+//! signed for this machine (x64: a signature the boot loader accepts; test-signed only with
+//! `TESTSIGNING` on); the filter entry is removed before the service or image goes, and a
+//! filter is never disabled (`Start=4`) while listed. A listed filter or a boot-start storage
+//! driver that cannot load fails the PCI bus or the boot disk (0x7B), `NOGPLPV` or not.
 
 use core::fmt;
 
 use xen_hal::PortIo;
 
+use crate::evidence::{
+    assess, ArmWrite, BootReport, EvidenceGap, ImageStamp, PvClass, PvDriverFacts, ServiceState,
+};
 use crate::options::{SafeBoot, StartOptions};
 
 /// 16-bit read: the magic; 16-bit write: the unplug mask; 32-bit write: the build number.
@@ -92,19 +112,64 @@ impl fmt::Display for UnplugMask {
     }
 }
 
-/// What the driver knows when it decides (all plain data, so every combination is testable).
+/// Where in the boot the decision is taken (item "once per boot"): volatile facts the glue
+/// reads at DriverEntry.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BootInit {
+    /// xenpci's volatile report key ([`REPORT_SUBKEY`](crate::evidence::REPORT_SUBKEY)) does
+    /// not exist yet: this is the first initialisation in this boot. A reload (install, update,
+    /// disable/enable of xenpci on a running system) finds it and never unplugs.
+    pub first_in_boot: bool,
+    /// The emulated disks' stack already started (xenpci loaded late, e.g. installed on a
+    /// running system): unplugging would pull the disk, maybe the paging disk, from under it.
+    pub disks_started: bool,
+    /// The emulated NICs' stack already started.
+    pub nics_started: bool,
+}
+
+impl BootInit {
+    /// The boot-time initialisation of a boot, before the emulated stacks start.
+    pub const AT_BOOT: BootInit = BootInit {
+        first_in_boot: true,
+        disks_started: false,
+        nics_started: false,
+    };
+
+    fn started(&self, class: PvClass) -> bool {
+        match class {
+            PvClass::Disk => self.disks_started,
+            PvClass::Net => self.nics_started,
+        }
+    }
+}
+
+/// What the driver knows when it decides (all plain data, so every combination is testable).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UnplugFacts {
     /// The boot switches.
     pub options: StartOptions,
     /// The PV platform can start: running on Xen, hypercalls work, Xen is new enough.
     pub platform_ready: bool,
-    /// The PV disk driver (xenvbd) is installed.
-    pub pv_disk_installed: bool,
-    /// A PV disk was enumerated on a previous boot (persisted by the bus driver).
-    pub pv_disk_seen: bool,
-    /// The PV network driver (xennet) is installed.
-    pub pv_net_installed: bool,
+    /// Where in the boot this is.
+    pub boot: BootInit,
+    /// `xenpci\Parameters\BootCount` as read.
+    pub boot_count: Option<u32>,
+    /// xenpci's own image (`None`: could not be stamped).
+    pub bus_image: Option<ImageStamp>,
+    /// The PV disk driver (xenvbd) and its evidence.
+    pub disk: PvDriverFacts,
+    /// The PV network driver (xennet) and its evidence.
+    pub net: PvDriverFacts,
+}
+
+impl UnplugFacts {
+    /// The facts of one class's driver.
+    pub fn driver(&self, class: PvClass) -> &PvDriverFacts {
+        match class {
+            PvClass::Disk => &self.disk,
+            PvClass::Net => &self.net,
+        }
+    }
 }
 
 /// Why an emulated device class stays plugged.
@@ -116,12 +181,15 @@ pub enum KeepReason {
     SafeMode(SafeBoot),
     /// The PV platform cannot start (no Xen, hypercalls fail, Xen too old).
     PlatformNotReady,
-    /// The PV disk driver is not installed: the emulated disk is the only way to the boot disk.
-    PvDiskNotInstalled,
-    /// No PV disk has been enumerated on an earlier boot: unplugging could lose the boot disk.
-    PvDiskNeverSeen,
-    /// The PV network driver is not installed.
-    PvNetNotInstalled,
+    /// Not the first initialisation in this boot (a reload on a running system).
+    NotFirstInBoot,
+    /// The emulated stack of this class already started in this boot.
+    AlreadyStarted,
+    /// The PV driver's evidence does not allow it.
+    Evidence(PvClass, EvidenceGap),
+    /// The boot's arm record could not be written and flushed: an unplug now could repeat a
+    /// failing boot forever.
+    NotPersisted,
 }
 
 impl fmt::Display for KeepReason {
@@ -130,11 +198,12 @@ impl fmt::Display for KeepReason {
             KeepReason::NoPvOption => f.write_str("NOGPLPV is in the boot options"),
             KeepReason::SafeMode(mode) => write!(f, "safe mode ({mode:?})"),
             KeepReason::PlatformNotReady => f.write_str("the Xen platform cannot start"),
-            KeepReason::PvDiskNotInstalled => f.write_str("the PV disk driver is not installed"),
-            KeepReason::PvDiskNeverSeen => {
-                f.write_str("no PV disk was enumerated on an earlier boot (deferred to next boot)")
+            KeepReason::NotFirstInBoot => {
+                f.write_str("not the boot-time initialisation (reload on a running system)")
             }
-            KeepReason::PvNetNotInstalled => f.write_str("the PV network driver is not installed"),
+            KeepReason::AlreadyStarted => f.write_str("its emulated stack already started"),
+            KeepReason::Evidence(class, gap) => write!(f, "the {class} {gap}"),
+            KeepReason::NotPersisted => f.write_str("the boot record could not be persisted"),
         }
     }
 }
@@ -158,43 +227,51 @@ pub struct UnplugDecision {
 }
 
 impl UnplugDecision {
-    /// Decides from `facts` (see the module documentation for the rules).
+    /// Decides from `facts`, assuming the boot's record gets persisted (see [`BootPlan`] for
+    /// the whole step; the module documentation for the rules).
     pub fn decide(facts: &UnplugFacts) -> UnplugDecision {
-        if let Some(reason) = pv_off_reason(facts) {
-            return UnplugDecision {
-                disks: Verdict::Keep(reason),
-                nics: Verdict::Keep(reason),
-            };
+        let verdict = |class: PvClass| {
+            if let Some(reason) = pv_off_reason(facts) {
+                return Verdict::Keep(reason);
+            }
+            if !facts.boot.first_in_boot {
+                return Verdict::Keep(KeepReason::NotFirstInBoot);
+            }
+            if facts.boot.started(class) {
+                return Verdict::Keep(KeepReason::AlreadyStarted);
+            }
+            match assess(class, facts.driver(class), facts.bus_image) {
+                Ok(_) => Verdict::Unplug,
+                Err(gap) => Verdict::Keep(KeepReason::Evidence(class, gap)),
+            }
+        };
+        UnplugDecision {
+            disks: verdict(PvClass::Disk),
+            nics: verdict(PvClass::Net),
         }
-        let disks = if !facts.pv_disk_installed {
-            Verdict::Keep(KeepReason::PvDiskNotInstalled)
-        } else if !facts.pv_disk_seen {
-            Verdict::Keep(KeepReason::PvDiskNeverSeen)
-        } else {
-            Verdict::Unplug
-        };
-        let nics = if facts.pv_net_installed {
-            Verdict::Unplug
-        } else {
-            Verdict::Keep(KeepReason::PvNetNotInstalled)
-        };
-        UnplugDecision { disks, nics }
+    }
+
+    /// The verdict for `class`.
+    pub fn verdict(&self, class: PvClass) -> Verdict {
+        match class {
+            PvClass::Disk => self.disks,
+            PvClass::Net => self.nics,
+        }
     }
 
     /// The mask to write.
     pub fn mask(&self) -> UnplugMask {
         let mut mask = UnplugMask::NONE;
-        if self.disks == Verdict::Unplug {
-            mask = mask.union(UnplugMask::ALL_IDE_DISKS);
-        }
-        if self.nics == Verdict::Unplug {
-            mask = mask.union(UnplugMask::ALL_NICS);
+        for class in PvClass::ALL {
+            if self.verdict(class) == Verdict::Unplug {
+                mask = mask.union(class.mask());
+            }
         }
         mask
     }
 
     /// Whether PV is active for this boot at all (`NOGPLPV`, safe mode and a platform that
-    /// cannot start turn it off). The same switch governs hiding emulated devices (xenhide).
+    /// cannot start turn it off).
     pub fn pv_active(&self) -> bool {
         !matches!(
             self.disks,
@@ -227,6 +304,93 @@ impl fmt::Display for UnplugDecision {
         verdict(f, "emulated disks", self.disks)?;
         f.write_str("; ")?;
         verdict(f, "emulated NICs", self.nics)
+    }
+}
+
+/// The whole boot-time step as data: the decision, and the writes that must be persisted
+/// (written and flushed) before the port write. xenpci's DriverEntry:
+/// 1. reads [`UnplugFacts`], builds the plan ([`BootPlan::new`]);
+/// 2. if [`BootPlan::boot`] is `Some`, writes `BootCount` and each [`ArmWrite`] and flushes the
+///    keys; a class whose write or flush failed is not unplugged ([`BootPlan::after_writes`]);
+/// 3. runs the protocol for the resulting mask ([`unplug`]);
+/// 4. publishes [`BootPlan::report`] in the volatile key, with what the port really unplugged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BootPlan {
+    /// The decision, if the writes persist.
+    pub decision: UnplugDecision,
+    /// This boot's number (`None`: not the first initialisation in this boot, write nothing,
+    /// publish nothing: the report of the first one stands).
+    pub boot: Option<u32>,
+    /// The write to xenvbd's `Parameters` (only for a service key of ours).
+    pub disk: Option<ArmWrite>,
+    /// The write to xennet's `Parameters` (only for a service key of ours).
+    pub net: Option<ArmWrite>,
+}
+
+impl BootPlan {
+    /// Plans the boot-time step for `facts`.
+    pub fn new(facts: &UnplugFacts) -> BootPlan {
+        let decision = UnplugDecision::decide(facts);
+        if !facts.boot.first_in_boot {
+            return BootPlan {
+                decision,
+                boot: None,
+                disk: None,
+                net: None,
+            };
+        }
+        let boot = facts.boot_count.map_or(1, |count| count.wrapping_add(1));
+        let write = |class: PvClass| {
+            let driver = facts.driver(class);
+            matches!(driver.service, ServiceState::Ours(_)).then(|| {
+                ArmWrite::new(
+                    driver,
+                    facts.bus_image,
+                    boot,
+                    decision.verdict(class) == Verdict::Unplug,
+                )
+            })
+        };
+        BootPlan {
+            decision,
+            boot: Some(boot),
+            disk: write(PvClass::Disk),
+            net: write(PvClass::Net),
+        }
+    }
+
+    /// The write for `class`.
+    pub fn write(&self, class: PvClass) -> Option<&ArmWrite> {
+        match class {
+            PvClass::Disk => self.disk.as_ref(),
+            PvClass::Net => self.net.as_ref(),
+        }
+    }
+
+    /// The decision once the writes were attempted: `persisted(class)` says whether that
+    /// class's write (and `BootCount`) was written and flushed.
+    pub fn after_writes(&self, persisted: impl Fn(PvClass) -> bool) -> UnplugDecision {
+        let mut decision = self.decision;
+        for class in PvClass::ALL {
+            if self.boot.is_some() && !persisted(class) {
+                let verdict = match class {
+                    PvClass::Disk => &mut decision.disks,
+                    PvClass::Net => &mut decision.nics,
+                };
+                if *verdict == Verdict::Unplug {
+                    *verdict = Verdict::Keep(KeepReason::NotPersisted);
+                }
+            }
+        }
+        decision
+    }
+
+    /// The volatile report to publish after the protocol unplugged `unplugged`.
+    pub fn report(&self, unplugged: UnplugMask) -> Option<BootReport> {
+        Some(BootReport {
+            boot: self.boot?,
+            unplugged,
+        })
     }
 }
 
@@ -361,9 +525,8 @@ impl fmt::Display for UnplugOutcome {
     }
 }
 
-/// Decides from `facts` and runs the protocol for what the decision allows.
-pub fn decide_and_unplug(io: &impl PortIo, facts: &UnplugFacts, build: u32) -> UnplugOutcome {
-    let decision = UnplugDecision::decide(facts);
+/// Runs the protocol for `decision` (the result of [`BootPlan::after_writes`]).
+pub fn unplug_decided(io: &impl PortIo, decision: UnplugDecision, build: u32) -> UnplugOutcome {
     UnplugOutcome {
         decision,
         result: unplug(io, decision.mask(), build),
@@ -377,66 +540,191 @@ mod tests {
     use alloc::vec;
     use xen_hal::fake::FakePortIo;
 
-    fn facts(bits: u8) -> UnplugFacts {
-        UnplugFacts {
-            options: StartOptions {
-                no_pv: bits & 1 != 0,
-                pv: false,
-                safe_boot: (bits & 2 != 0).then_some(SafeBoot::Minimal),
+    use crate::evidence::{EvidenceRecord, PathStamp, StartType};
+
+    const BUS: ImageStamp = ImageStamp {
+        size: 10,
+        written: 1,
+    };
+    const VBD: ImageStamp = ImageStamp {
+        size: 20,
+        written: 2,
+    };
+    const NET: ImageStamp = ImageStamp {
+        size: 30,
+        written: 3,
+    };
+
+    fn proven(image: ImageStamp, start: StartType) -> PvDriverFacts {
+        PvDriverFacts {
+            service: ServiceState::Ours(start),
+            image: Some(image),
+            record: EvidenceRecord {
+                armed_boot: Some(5),
+                armed_path: Some(PathStamp::of(BUS, image)),
+                unplugged_boot: None,
+                failed_path: None,
+                started_boot: Some(5),
             },
-            platform_ready: bits & 4 != 0,
-            pv_disk_installed: bits & 8 != 0,
-            pv_disk_seen: bits & 16 != 0,
-            pv_net_installed: bits & 32 != 0,
         }
     }
 
+    /// PV on, boot time, both drivers proven on the last boot.
+    fn ready() -> UnplugFacts {
+        UnplugFacts {
+            options: StartOptions::default(),
+            platform_ready: true,
+            boot: BootInit::AT_BOOT,
+            boot_count: Some(5),
+            bus_image: Some(BUS),
+            disk: proven(VBD, StartType::Boot),
+            net: proven(NET, StartType::Demand),
+        }
+    }
+
+    /// Every combination of the boolean facts: unplug exactly when every condition holds.
     #[test]
     fn every_combination_follows_the_rules() {
-        for bits in 0..64u8 {
-            let f = facts(bits);
+        for bits in 0..(1u32 << 11) {
+            let bit = |n: u32| bits & (1 << n) != 0;
+            let mut f = ready();
+            f.options.no_pv = bit(0);
+            f.options.safe_boot = bit(1).then_some(SafeBoot::Minimal);
+            f.platform_ready = !bit(2);
+            f.boot.first_in_boot = !bit(3);
+            f.boot.disks_started = bit(4);
+            f.boot.nics_started = bit(5);
+            if bit(6) {
+                f.disk.service = ServiceState::Foreign;
+            }
+            if bit(7) {
+                f.disk.service = ServiceState::Ours(StartType::Disabled);
+            }
+            if bit(8) {
+                f.disk.record.started_boot = Some(4);
+            }
+            if bit(9) {
+                f.disk.image = None;
+            }
+            if bit(10) {
+                f.net.service = ServiceState::Absent;
+            }
             let d = UnplugDecision::decide(&f);
-            let pv_on = !f.options.no_pv && f.options.safe_boot.is_none() && f.platform_ready;
+            let pv_on = !bit(0) && !bit(1) && !bit(2);
             assert_eq!(d.pv_active(), pv_on, "{f:?}");
-            let disks = pv_on && f.pv_disk_installed && f.pv_disk_seen;
-            let nics = pv_on && f.pv_net_installed;
+            let at_boot = pv_on && !bit(3);
+            let disks = at_boot && !bit(4) && !bit(6) && !bit(7) && !bit(8) && !bit(9);
+            let nics = at_boot && !bit(5) && !bit(10);
             assert_eq!(d.disks == Verdict::Unplug, disks, "{f:?}");
             assert_eq!(d.nics == Verdict::Unplug, nics, "{f:?}");
             assert_eq!(d.mask().contains(UnplugMask::ALL_IDE_DISKS), disks);
             assert_eq!(d.mask().contains(UnplugMask::ALL_NICS), nics);
             assert!(!d.mask().contains(UnplugMask::AUX_IDE_DISKS));
             // Reasons, in order of precedence.
-            let expected_global = if f.options.no_pv {
+            let global = if bit(0) {
                 Some(KeepReason::NoPvOption)
-            } else if f.options.safe_boot.is_some() {
+            } else if bit(1) {
                 Some(KeepReason::SafeMode(SafeBoot::Minimal))
-            } else if !f.platform_ready {
+            } else if bit(2) {
                 Some(KeepReason::PlatformNotReady)
+            } else if bit(3) {
+                Some(KeepReason::NotFirstInBoot)
             } else {
                 None
             };
-            match expected_global {
-                Some(reason) => {
-                    assert_eq!(d.disks, Verdict::Keep(reason));
-                    assert_eq!(d.nics, Verdict::Keep(reason));
-                }
-                None => {
-                    if !f.pv_disk_installed {
-                        assert_eq!(d.disks, Verdict::Keep(KeepReason::PvDiskNotInstalled));
-                    } else if !f.pv_disk_seen {
-                        assert_eq!(d.disks, Verdict::Keep(KeepReason::PvDiskNeverSeen));
-                    }
-                    if !f.pv_net_installed {
-                        assert_eq!(d.nics, Verdict::Keep(KeepReason::PvNetNotInstalled));
-                    }
-                }
+            if let Some(reason) = global {
+                assert_eq!(d.disks, Verdict::Keep(reason));
+                assert_eq!(d.nics, Verdict::Keep(reason));
+            } else if bit(4) {
+                assert_eq!(d.disks, Verdict::Keep(KeepReason::AlreadyStarted));
+            } else if bit(6) && !bit(7) {
+                assert_eq!(
+                    d.disks,
+                    Verdict::Keep(KeepReason::Evidence(PvClass::Disk, EvidenceGap::Foreign))
+                );
+            }
+            // The plan writes only at the first initialisation in a boot, only to our keys.
+            let plan = BootPlan::new(&f);
+            assert_eq!(plan.decision, d);
+            assert_eq!(plan.boot.is_some(), !bit(3));
+            let foreign = bit(6) && !bit(7);
+            assert_eq!(plan.disk.is_some(), !bit(3) && !foreign);
+            assert_eq!(plan.net.is_some(), !bit(3) && !bit(10));
+            if let Some(w) = plan.disk {
+                assert_eq!(w.armed_boot, 6);
+                assert_eq!(w.unplugged_boot.is_some(), disks);
             }
         }
     }
 
     #[test]
+    fn a_foreign_leftover_xenvbd_key_never_unplugs_the_disk() {
+        // GPLPV's or XCP-ng's xenvbd left behind: the name exists, image present, even
+        // "started" values of its own; the old rule (key exists + PvDiskSeen) unplugged here.
+        let mut f = ready();
+        f.disk.service = ServiceState::Foreign;
+        for boot in 0..3 {
+            let plan = BootPlan::new(&f);
+            assert_eq!(
+                plan.decision.disks,
+                Verdict::Keep(KeepReason::Evidence(PvClass::Disk, EvidenceGap::Foreign))
+            );
+            assert!(
+                plan.disk.is_none(),
+                "nothing written into another vendor's key"
+            );
+            f.boot_count = plan.boot;
+            assert_eq!(plan.boot, Some(6 + boot));
+        }
+    }
+
+    #[test]
+    fn a_reload_in_a_running_system_never_unplugs() {
+        let mut f = ready();
+        f.boot.first_in_boot = false;
+        let plan = BootPlan::new(&f);
+        assert_eq!(plan.decision.mask(), UnplugMask::NONE);
+        assert_eq!(
+            plan.decision.disks,
+            Verdict::Keep(KeepReason::NotFirstInBoot)
+        );
+        assert!(plan.decision.pv_active(), "the platform still comes up");
+        assert_eq!((plan.boot, plan.disk, plan.net), (None, None, None));
+        assert_eq!(plan.report(UnplugMask::NONE), None);
+        // First load on a running system (fresh install): the record is armed (the drivers
+        // probe in this boot), nothing unplugged.
+        let mut f = ready();
+        f.boot.disks_started = true;
+        f.boot.nics_started = true;
+        let plan = BootPlan::new(&f);
+        assert_eq!(plan.decision.mask(), UnplugMask::NONE);
+        assert_eq!(plan.boot, Some(6));
+        assert!(plan.disk.is_some_and(|w| w.unplugged_boot.is_none()));
+    }
+
+    #[test]
+    fn nothing_unplugged_without_a_persisted_record() {
+        let plan = BootPlan::new(&ready());
+        assert_eq!(
+            plan.decision.mask(),
+            UnplugMask::ALL_IDE_DISKS.union(UnplugMask::ALL_NICS)
+        );
+        let d = plan.after_writes(|class| class == PvClass::Net);
+        assert_eq!(d.disks, Verdict::Keep(KeepReason::NotPersisted));
+        assert_eq!(d.nics, Verdict::Unplug);
+        assert_eq!(plan.after_writes(|_| true), plan.decision);
+        assert_eq!(
+            plan.report(UnplugMask::ALL_NICS),
+            Some(BootReport {
+                boot: 6,
+                unplugged: UnplugMask::ALL_NICS
+            })
+        );
+    }
+
+    #[test]
     fn gplpv_switch_changes_nothing() {
-        let mut f = facts(4 | 8 | 16 | 32);
+        let mut f = ready();
         let without = UnplugDecision::decide(&f);
         f.options.pv = true;
         assert_eq!(UnplugDecision::decide(&f), without);
@@ -448,7 +736,7 @@ mod tests {
 
     #[test]
     fn parsed_options_drive_the_decision() {
-        let mut f = facts(4 | 8 | 16 | 32);
+        let mut f = ready();
         f.options = StartOptions::parse(" NOEXECUTE=OPTIN  FASTDETECT NOGPLPV");
         assert_eq!(UnplugDecision::decide(&f).mask(), UnplugMask::NONE);
         f.options = StartOptions::parse(" NOEXECUTE=OPTIN  SAFEBOOT:NETWORK");
@@ -553,7 +841,9 @@ mod tests {
     #[test]
     fn nothing_to_unplug_touches_no_port() {
         let io = platform_ports(1);
-        let outcome = decide_and_unplug(&io, &facts(1 | 4 | 8 | 16 | 32), 1);
+        let mut f = ready();
+        f.options.no_pv = true;
+        let outcome = unplug_decided(&io, UnplugDecision::decide(&f), 1);
         assert_eq!(outcome.unplugged(), UnplugMask::NONE);
         assert!(io.writes().is_empty());
         let line = outcome.to_string();
@@ -562,12 +852,16 @@ mod tests {
     }
 
     #[test]
-    fn first_boot_after_install_keeps_the_disk_but_unplugs_the_nic() {
+    fn first_boot_after_install_keeps_both_and_says_why() {
         let io = platform_ports(1);
-        let outcome = decide_and_unplug(&io, &facts(4 | 8 | 32), 1);
-        assert_eq!(outcome.unplugged(), UnplugMask::ALL_NICS);
-        assert_eq!(io.writes().last(), Some(&(PORT_MAGIC, 2, 2)));
+        let mut f = ready();
+        f.disk.record = EvidenceRecord::default();
+        f.net.record = EvidenceRecord::default();
+        let outcome = unplug_decided(&io, BootPlan::new(&f).after_writes(|_| true), 1);
+        assert_eq!(outcome.unplugged(), UnplugMask::NONE);
+        assert!(io.writes().is_empty());
         assert!(outcome.to_string().contains("deferred to next boot"));
+        assert!(outcome.to_string().contains("xenvbd"));
     }
 
     #[test]
