@@ -11,8 +11,13 @@
 use alloc::format;
 
 use xen_hal::PortIo;
-use xen_platform::unplug::{probe as probe_protocol, unplug as run_unplug, UNPLUG_MAGIC};
-use xen_platform::{ProtocolError, UnplugMask};
+use xen_platform::evidence::{
+    EvidenceRecord, ImageStamp, PathStamp, PvDriverFacts, ServiceState, StartType,
+};
+use xen_platform::unplug::{probe as probe_protocol, BootInit, UNPLUG_MAGIC};
+use xen_platform::{
+    unplug_decided, BootPlan, ProtocolError, StartOptions, UnplugFacts, UnplugMask,
+};
 
 use super::{Guest, Outcome};
 use crate::fact;
@@ -139,16 +144,58 @@ pub fn run(guest: &Guest<'_>) -> Outcome {
     let nic_before = nic_present(io);
     fact!("ide-before", "{}", present(ide_before));
     fact!("nic-before", "{}", present(nic_before));
-    // The mask the bus driver writes in a boot whose evidence allows both classes (the
-    // decision itself is host-tested in xen-platform and crates/boot-model).
+    // The bus driver's boot-time step, through the same functions, for a boot whose evidence
+    // proves both PV paths: our xenvbd (boot start) and xennet, both images present and
+    // unchanged, and the last boot armed and recorded as started for exactly these images.
+    let bus = ImageStamp {
+        size: 0x1_0000,
+        written: 1,
+    };
+    let proven = |driver: ImageStamp, start: StartType| PvDriverFacts {
+        service: ServiceState::Ours(start),
+        image: Some(driver),
+        record: EvidenceRecord {
+            armed_boot: Some(7),
+            armed_path: Some(PathStamp::of(bus, driver)),
+            unplugged_boot: Some(7),
+            failed_path: None,
+            started_boot: Some(7),
+        },
+    };
+    let facts = UnplugFacts {
+        options: StartOptions::default(),
+        platform_ready: true,
+        boot: BootInit::AT_BOOT,
+        boot_count: Some(7),
+        bus_image: Some(bus),
+        disk: proven(
+            ImageStamp {
+                size: 0x2_0000,
+                written: 2,
+            },
+            StartType::Boot,
+        ),
+        net: proven(
+            ImageStamp {
+                size: 0x3_0000,
+                written: 3,
+            },
+            StartType::Demand,
+        ),
+    };
+    let plan = BootPlan::new(&facts);
+    // The evidence writes persisted (on Windows: flushed before the unplug).
+    let decision = plan.after_writes(|_| true);
+    let outcome = unplug_decided(io, decision, BUILD_NUMBER);
+    crate::say!("unplug: {outcome}");
     let wanted = UnplugMask::ALL_IDE_DISKS.union(UnplugMask::ALL_NICS);
-    let result = run_unplug(io, wanted, BUILD_NUMBER);
-    crate::say!("unplug: {result:?}");
-    let report = result.map_err(|e| format!("unplug protocol: {e}"))?;
+    let report = outcome
+        .result
+        .map_err(|e| format!("unplug protocol: {e}"))?;
     fact!("unplug-registered", "{}", report.registered);
     if report.unplugged != wanted {
         return Err(format!(
-            "the protocol unplugged {}, expected {wanted}",
+            "the decision unplugged {}, expected {wanted}",
             report.unplugged
         ));
     }
