@@ -204,7 +204,11 @@ pub enum FrontendAction {
     /// Linux backends stay Closing until the frontend is Closed, so stopping at Closing would
     /// stall both sides until the toolstack's timeout.
     Closed,
-    /// The backend closed while we are Closed: a fresh start (Initialising) is possible.
+    /// The backend starts over (Initialising or InitWait: the toolstack re-created it) while we
+    /// are Closed: begin again from Initialising, as Linux's blkfront does. The backend writes
+    /// nothing more, so the caller evaluates [`backend_changed`] again at once with the same
+    /// backend state (InitWait then gives [`FrontendAction::TalkToBackend`]). A backend that
+    /// only stays Closed (a detach in progress) gets nothing: its directory is being removed.
     Restart,
 }
 
@@ -220,8 +224,8 @@ pub fn backend_changed(ours: XenbusState, backend: XenbusState) -> FrontendActio
         (InitWait, Initialising) => FrontendAction::TalkToBackend,
         (Connected, Initialised) => FrontendAction::Connect,
         (Connected, Initialising) => FrontendAction::TalkToBackendAndConnect,
-        (Closing, Closed) => FrontendAction::None,
-        (Closed, Closed) => FrontendAction::Restart,
+        (Closing, Closed) | (Closed, Closed) => FrontendAction::None,
+        (Initialising, Closed) | (InitWait, Closed) => FrontendAction::Restart,
         (Closing, _) | (Closed, _) => FrontendAction::Closed,
         (Unknown, Connected) | (Unknown, Initialised) => FrontendAction::Close,
         _ => FrontendAction::None,
@@ -269,6 +273,24 @@ mod tests {
         assert_eq!(XenbusState::Connected.raw(), XenbusStateConnected);
         assert_eq!(XenbusState::parse(b"4\n"), Ok(XenbusState::Connected));
         assert_eq!(XenbusState::parse(b"6\0"), Ok(XenbusState::Closed));
+    }
+
+    #[test]
+    fn a_closed_frontend_restarts_only_for_a_backend_that_starts_over() {
+        use XenbusState::*;
+        // A detach: the backend stays Closed while its directory goes; writing Initialising
+        // into the frontend directory the toolstack removes would be wrong.
+        assert_eq!(backend_changed(Closed, Closed), FrontendAction::None);
+        assert_eq!(backend_changed(Closed, Closing), FrontendAction::None);
+        assert_eq!(backend_changed(Closed, InitWait), FrontendAction::Restart);
+        assert_eq!(
+            backend_changed(Closed, Initialising),
+            FrontendAction::Restart
+        );
+        assert_eq!(
+            action_target(FrontendAction::Restart, Closed, false),
+            Some(Initialising)
+        );
     }
 
     #[test]
@@ -335,11 +357,21 @@ mod tests {
             (InitWait, Initialised),
             (Connected, Connected),
             (Closing, Closed),
-            (Closed, Initialising),
+            (Closed, Closed),
+            // The toolstack re-creates the backend: we start over and, on the same backend
+            // state, talk to it (Restart is evaluated again at once, as documented).
+            (InitWait, Initialised),
         ] {
             let action = backend_changed(ours.get(), backend);
             if let Some(to) = action_target(action, ours.get(), false) {
                 ours.transition(to).unwrap();
+            }
+            if action == FrontendAction::Restart {
+                let again = backend_changed(ours.get(), backend);
+                assert_eq!(again, FrontendAction::TalkToBackend);
+                if let Some(to) = action_target(again, ours.get(), false) {
+                    ours.transition(to).unwrap();
+                }
             }
             assert_eq!(ours.get(), expected, "backend {backend:?}");
         }
