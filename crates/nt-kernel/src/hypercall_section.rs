@@ -45,7 +45,11 @@ pub fn take() -> Option<NonNull<u8>> {
     if TAKEN.swap(true, Ordering::AcqRel) {
         return None;
     }
-    NonNull::new(HYPERCALL_SECTION.0.get().cast::<u8>())
+    // The static is never written by Rust code, so without a barrier the optimizer may take its
+    // contents as the zeros it was initialised with (and drop it once nothing else is left of
+    // it); passing the address through `black_box` (an opaque asm barrier) makes it escape, so
+    // the page stays in the image and reads through the pointer see what Xen wrote.
+    NonNull::new(core::hint::black_box(HYPERCALL_SECTION.0.get()).cast::<u8>())
 }
 
 #[cfg(test)]
