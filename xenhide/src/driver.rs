@@ -1,6 +1,9 @@
 //! The Windows glue of xenhide.sys: DriverEntry, AddDevice (attach above PCI root buses only),
 //! pass-through dispatch, and the BusRelations filtering driven by [`xenhide::plan`] with the
-//! classes xenpci's volatile report of this boot names, latched at the first BusRelations.
+//! classes xenpci's volatile report of this boot names, latched at the first BusRelations. The
+//! children's hardware and compatible IDs are asked with IRP_MN_QUERY_ID at the top of each
+//! child's stack (as XCP-ng's xenfilt does): PnP has not initialised a PDO it has just been
+//! told about, and `IoGetDeviceProperty` fails for it.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -26,7 +29,7 @@ static DRIVER_NAME: &str = "xenhide";
 static LATCH: SpinLock<HideLatch> = SpinLock::new(HideLatch::new());
 /// Longest registry value read (SystemStartOptions is a few hundred bytes).
 const MAX_VALUE_BYTES: usize = 4096;
-/// Longest hardware-ID MULTI_SZ read per device, in UTF-16 units.
+/// Longest hardware-ID MULTI_SZ read with IoGetDeviceProperty (AddDevice), in UTF-16 units.
 const MAX_ID_UNITS: usize = 1024;
 /// Most children looked at in one BusRelations answer.
 const MAX_CHILDREN: usize = 256;
@@ -138,6 +141,7 @@ extern "system" fn DriverEntry(
     _registry_path: *mut UNICODE_STRING,
 ) -> NTSTATUS {
     nt_kernel::log::set_driver_name(&DRIVER_NAME);
+    nt_kernel::pool::opt_in_nx();
     info!("DriverEntry: xenhide {}", env!("CARGO_PKG_VERSION"));
     if driver.is_null() {
         return STATUS_INVALID_PARAMETER;
@@ -162,10 +166,26 @@ unsafe extern "system" fn driver_unload(_driver: *mut DRIVER_OBJECT) {
     info!("DriverUnload");
 }
 
-/// The hardware IDs of `device` (a PDO), as ASCII strings.
+/// Appends the ASCII strings of a UTF-16 MULTI_SZ to `ids` (allocation failures drop strings:
+/// a device with fewer IDs is only less likely to be hidden).
+fn push_ascii_ids(multi_sz: &[u16], ids: &mut Vec<String>) {
+    let mut buf = [0u8; 200];
+    xen_bus::hide::for_each_ascii_id(multi_sz, &mut buf, |id| {
+        let mut s = String::new();
+        if s.try_reserve_exact(id.len()).is_ok() && ids.try_reserve(1).is_ok() {
+            s.push_str(id);
+            ids.push(s);
+        }
+        false
+    });
+}
+
+/// The hardware IDs of `device`, a PDO PnP has initialised (the one AddDevice is given), as
+/// ASCII strings. `IoGetDeviceProperty` is valid only for such PDOs: for the children of a
+/// BusRelations answer, use [`query_ids`].
 ///
 /// # Safety
-/// PASSIVE_LEVEL; `device` is a live PDO.
+/// PASSIVE_LEVEL; `device` is a live PDO PnP has initialised.
 unsafe fn hardware_ids(device: *mut DEVICE_OBJECT) -> Vec<String> {
     let mut ids = Vec::new();
     let mut units: Vec<u16> = Vec::new();
@@ -188,15 +208,108 @@ unsafe fn hardware_ids(device: *mut DEVICE_OBJECT) -> Vec<String> {
         return ids;
     }
     let used = (length as usize / 2).min(units.len());
-    let mut buf = [0u8; 200];
-    xen_bus::hide::for_each_ascii_id(&units[..used], &mut buf, |id| {
-        let mut s = String::new();
-        if s.try_reserve_exact(id.len()).is_ok() && ids.try_reserve(1).is_ok() {
-            s.push_str(id);
-            ids.push(s);
+    push_ascii_ids(&units[..used], &mut ids);
+    ids
+}
+
+/// Completion routine of [`query_id`]: signals the waiting event and keeps the IRP (it is ours,
+/// from IoAllocateIrp, and [`query_id`] frees it).
+unsafe extern "system" fn query_id_done(
+    _device: *mut DEVICE_OBJECT,
+    _irp: *mut IRP,
+    context: PVOID,
+) -> NTSTATUS {
+    // SAFETY: `context` is the KEVENT on `query_id`'s stack, which waits for this signal before
+    // returning.
+    unsafe { KeSetEvent(context.cast(), 0, FALSE) };
+    STATUS_MORE_PROCESSING_REQUIRED
+}
+
+/// Sends IRP_MN_QUERY_ID of `id_type` to the top of `top`'s stack and appends the IDs of the
+/// answer to `ids`; the answer's buffer is freed. Nothing is appended when the stack does not
+/// answer (the IRP stays STATUS_NOT_SUPPORTED, as the PnP rules require it to start).
+///
+/// # Safety
+/// PASSIVE_LEVEL; `top` is a referenced device object at the top of a live stack.
+unsafe fn query_id(top: *mut DEVICE_OBJECT, id_type: BUS_QUERY_ID_TYPE, ids: &mut Vec<String>) {
+    // SAFETY: `top` is live and referenced (caller).
+    let stack_size = unsafe { (*top).StackSize };
+    // SAFETY: PASSIVE_LEVEL; an IRP with one location per driver of the stack.
+    let irp = unsafe { IoAllocateIrp(stack_size, FALSE) };
+    if irp.is_null() {
+        return;
+    }
+    let mut event = core::mem::MaybeUninit::<KEVENT>::uninit();
+    let event_ptr = event.as_mut_ptr();
+    // SAFETY: writable storage for a KEVENT that outlives the wait below.
+    unsafe { KeInitializeEvent(event_ptr, NotificationEvent, FALSE) };
+    // SAFETY: the IRP is ours until it is sent.
+    unsafe {
+        (*irp).IoStatus = IO_STATUS_BLOCK {
+            Status: STATUS_NOT_SUPPORTED,
+            PointerHigh: 0,
+            Information: 0,
         }
-        false
+    };
+    // SAFETY: the location the top driver will see (IoAllocateIrp leaves the current location
+    // past the last one).
+    let location = unsafe { IoGetNextIrpStackLocation(irp) };
+    // SAFETY: a location of the IRP we own, not yet seen by any driver.
+    let location = unsafe { &mut *location };
+    location.MajorFunction = IRP_MJ_PNP;
+    location.MinorFunction = IRP_MN_QUERY_ID;
+    location.Parameters.QueryId = IO_STACK_LOCATION_QueryId { IdType: id_type };
+    // SAFETY: the event outlives the completion routine (we wait for it below).
+    unsafe { IoSetCompletionRoutine(irp, Some(query_id_done), event_ptr.cast(), true, true, true) };
+    // SAFETY: `top` is live; the IRP is set up for it.
+    let status = unsafe { IoCallDriver(top, irp) };
+    if status == STATUS_PENDING {
+        // SAFETY: PASSIVE_LEVEL; the event is initialised.
+        unsafe {
+            KeWaitForSingleObject(event_ptr.cast(), Executive, KernelMode, FALSE, null_mut())
+        };
+    }
+    // SAFETY: the completion routine kept the IRP for us.
+    let result = unsafe { (*irp).IoStatus };
+    // SAFETY: allocated by IoAllocateIrp above, completed, not touched again.
+    unsafe { IoFreeIrp(irp) };
+    let buffer = result.Information as *const u16;
+    if !NT_SUCCESS(result.Status) || buffer.is_null() {
+        return;
+    }
+    // Each unit is read only after the one before was not the list's terminator.
+    let len = xen_bus::hide::multi_sz_len(xen_bus::hide::MAX_ID_LIST_UNITS, |i| {
+        // SAFETY: the bus driver's NUL-terminated MULTI_SZ; `i` does not pass its terminator.
+        unsafe { buffer.wrapping_add(i).read_unaligned() }
     });
+    match len {
+        // SAFETY: the first `len` units were just read from the buffer.
+        Some(len) => push_ascii_ids(unsafe { core::slice::from_raw_parts(buffer, len) }, ids),
+        None => warn!("an IRP_MN_QUERY_ID answer has no terminator within bounds: ignored"),
+    }
+    // SAFETY: the answer's buffer is ours to free (pool from the bus driver, no tag of ours).
+    unsafe { ExFreePool(buffer.cast_mut().cast()) };
+}
+
+/// The hardware and compatible IDs of `pdo`, a child the PCI bus just reported, asked with
+/// IRP_MN_QUERY_ID at the top of its stack (for a new child, the PDO itself): PnP has not
+/// initialised a new PDO yet, so `IoGetDeviceProperty` would fail for it.
+///
+/// # Safety
+/// PASSIVE_LEVEL; `pdo` is a child PDO referenced by the BusRelations list we own.
+unsafe fn query_ids(pdo: *mut DEVICE_OBJECT) -> Vec<String> {
+    let mut ids = Vec::new();
+    // SAFETY: a live PDO (caller); the reference is released below.
+    let top = unsafe { IoGetAttachedDeviceReference(pdo) };
+    if top.is_null() {
+        return ids;
+    }
+    for id_type in [BusQueryHardwareIDs, BusQueryCompatibleIDs] {
+        // SAFETY: PASSIVE_LEVEL; `top` is referenced.
+        unsafe { query_id(top, id_type, &mut ids) };
+    }
+    // SAFETY: the reference IoGetAttachedDeviceReference took.
+    unsafe { ObfDereferenceObject(top.cast()) };
     ids
 }
 
@@ -299,7 +412,7 @@ unsafe fn filter_relations(irp: *mut IRP) {
         // SAFETY: index below `count`.
         let child = unsafe { objects.wrapping_add(i).read() };
         // SAFETY: a referenced child PDO of the bus, PASSIVE_LEVEL.
-        children.push(unsafe { hardware_ids(child) });
+        children.push(unsafe { query_ids(child) });
     }
     // PASSIVE_LEVEL here; the registry read happens before the latch is taken.
     let report = read_report();

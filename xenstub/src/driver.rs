@@ -35,6 +35,7 @@ extern "system" fn DriverEntry(
     _registry_path: *mut UNICODE_STRING,
 ) -> NTSTATUS {
     nt_kernel::log::set_driver_name(&DRIVER_NAME);
+    nt_kernel::pool::opt_in_nx();
     info!(
         "DriverEntry: xenstub {} (vfb, vkbd, console)",
         env!("CARGO_PKG_VERSION")

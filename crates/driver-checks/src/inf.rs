@@ -1,6 +1,11 @@
 //! INF sanity: the sections Windows needs to install a driver package, our hardware IDs,
 //! the service name and binary, `DriverVer` with the workspace version, and no undefined
 //! `%strings%`.
+//!
+//! Two kinds of INF pass: a device INF ([Manufacturer] and models sections, each models line
+//! with a hardware ID, no `DefaultInstall`) and a primitive INF (no [Manufacturer]; installed
+//! through `[DefaultInstall.NTamd64]`, with `[DefaultUninstall.NTamd64]` for systems before
+//! Windows 10 1903, both architecture-decorated and no undecorated form), never a mix.
 
 use std::collections::BTreeMap;
 
@@ -159,11 +164,51 @@ pub fn check(text: &str, expect: &Expectation<'_>) -> Vec<String> {
         }
     }
 
+    // A primitive INF: DefaultInstall/DefaultUninstall for amd64 only, no models.
+    let primitive = inf.section("Manufacturer").is_none();
+    let default_sections: Vec<&String> = inf
+        .sections
+        .keys()
+        .filter(|k| k.starts_with("defaultinstall") || k.starts_with("defaultuninstall"))
+        .collect();
+    if primitive {
+        need(
+            expect.hardware_ids.is_empty(),
+            format!(
+                "no [Manufacturer] (a primitive INF), but hardware IDs {:?} are expected",
+                expect.hardware_ids
+            ),
+        );
+        for section in ["DefaultInstall", "DefaultUninstall"] {
+            need(
+                inf.section(&format!("{section}.NTamd64")).is_some(),
+                format!("primitive INF without [{section}.NTamd64]"),
+            );
+            for undecorated in [section.to_string(), format!("{section}.NT")] {
+                need(
+                    inf.section(&undecorated).is_none(),
+                    format!("primitive INF with an undecorated [{undecorated}]"),
+                );
+            }
+        }
+    } else {
+        need(
+            default_sections.is_empty(),
+            format!("[Manufacturer] mixed with DefaultInstall/DefaultUninstall sections {default_sections:?}"),
+        );
+    }
+
     // [Manufacturer] -> models sections for amd64.
     let manufacturer = inf.entries("Manufacturer");
-    need(!manufacturer.is_empty(), "no [Manufacturer] entry".into());
+    need(
+        primitive || !manufacturer.is_empty(),
+        "no [Manufacturer] entry".into(),
+    );
     let mut hardware_ids = Vec::new();
     let mut install_sections = Vec::new();
+    if primitive {
+        install_sections.push("DefaultInstall".to_string());
+    }
     for (_, value) in &manufacturer {
         let parts = fields(value);
         let Some(models) = parts.first() else {
@@ -188,6 +233,10 @@ pub fn check(text: &str, expect: &Expectation<'_>) -> Vec<String> {
                 if let Some(install) = parts.first() {
                     install_sections.push(install.clone());
                 }
+                need(
+                    parts.iter().skip(1).any(|id| !id.is_empty()),
+                    format!("models line `{model}` in [{section}] has no hardware ID"),
+                );
                 hardware_ids.extend(parts.into_iter().skip(1).filter(|s| !s.is_empty()));
             }
         }
@@ -214,13 +263,16 @@ pub fn check(text: &str, expect: &Expectation<'_>) -> Vec<String> {
     install_sections.dedup();
     let sys_name = format!("{}.sys", expect.driver);
     for install in &install_sections {
-        let base = [
-            format!("{install}.NTamd64"),
-            format!("{install}.NT"),
-            install.clone(),
-        ]
-        .into_iter()
-        .find(|s| inf.section(s).is_some());
+        let candidates = if primitive {
+            vec![format!("{install}.NTamd64")]
+        } else {
+            vec![
+                format!("{install}.NTamd64"),
+                format!("{install}.NT"),
+                install.clone(),
+            ]
+        };
+        let base = candidates.into_iter().find(|s| inf.section(s).is_some());
         let Some(base) = base else {
             need(false, format!("install section [{install}] missing"));
             continue;
@@ -490,6 +542,104 @@ Console = "Xen console"
                 "{from} -> {to}: {problems:?}"
             );
         }
+    }
+
+    const PRIMITIVE: &str = r#"
+[Version]
+Signature = "$WINDOWS NT$"
+Class = System
+ClassGuid = {4D36E97D-E325-11CE-BFC1-08002BE10318}
+Provider = %Provider%
+CatalogFile = xenhide.cat
+DriverVer = 11/21/2026,0.1.0.0
+PnpLockdown = 1
+
+[DestinationDirs]
+DefaultDestDir = 12
+
+[SourceDisksNames]
+1 = %Disk%,,,""
+
+[SourceDisksFiles]
+xenhide.sys = 1,,
+
+[DefaultInstall.NTamd64]
+CopyFiles = XenHide_Files
+AddReg = XenHide_AddReg
+
+[DefaultInstall.NTamd64.Services]
+AddService = xenhide, , XenHide_Service
+
+[DefaultUninstall.NTamd64]
+DelReg = XenHide_DelReg
+
+[DefaultUninstall.NTamd64.Services]
+DelService = xenhide, 0x200
+
+[XenHide_Files]
+xenhide.sys
+
+[XenHide_AddReg]
+HKLM, System\CurrentControlSet\Control\Class\{4D36E97D-E325-11CE-BFC1-08002BE10318}, UpperFilters, 0x00010008, xenhide
+
+[XenHide_DelReg]
+HKLM, System\CurrentControlSet\Control\Class\{4D36E97D-E325-11CE-BFC1-08002BE10318}, UpperFilters, 0x00018002, xenhide
+
+[XenHide_Service]
+ServiceType = 1
+StartType = 0
+ErrorControl = 1
+ServiceBinary = %12%\xenhide.sys
+
+[Strings]
+Provider = "Xen PV"
+Disk = "Xen PV drivers"
+"#;
+
+    fn expect_primitive() -> Expectation<'static> {
+        Expectation {
+            driver: "xenhide",
+            service: "xenhide",
+            version: "0.1.0.0",
+            hardware_ids: vec![],
+        }
+    }
+
+    #[test]
+    fn primitive_infs_are_checked_as_such_and_never_mixed() {
+        assert_eq!(check(PRIMITIVE, &expect_primitive()), Vec::<String>::new());
+        let cases = [
+            // The old xenhide.inx: a models line without a hardware ID next to DefaultInstall.
+            (
+                "[DefaultInstall.NTamd64]\n",
+                "[Manufacturer]\n%Provider% = XenHide, NTamd64\n[XenHide.NTamd64]\n%Provider% = DefaultInstall\n[DefaultInstall.NTamd64]\n",
+                "mixed with DefaultInstall",
+            ),
+            (
+                "[DefaultInstall.NTamd64]\n",
+                "[Manufacturer]\n%Provider% = XenHide, NTamd64\n[XenHide.NTamd64]\n%Provider% = DefaultInstall\n[DefaultInstall.NTamd64]\n",
+                "has no hardware ID",
+            ),
+            ("[DefaultInstall.NTamd64]\n", "[DefaultInstall]\n", "[DefaultInstall.NTamd64]"),
+            ("[DefaultInstall.NTamd64]\n", "[DefaultInstall]\n", "undecorated [DefaultInstall]"),
+            ("[DefaultUninstall.NTamd64]\n", "[DefaultUninstall.NT]\n", "undecorated [DefaultUninstall.NT]"),
+            ("[DefaultInstall.NTamd64.Services]", "[DefaultInstall.NTx86.Services]", "has no AddService"),
+            ("XenHide_Files]\nxenhide.sys", "XenHide_Files]\nother.sys", "does not copy xenhide.sys"),
+        ];
+        for (from, to, needle) in cases {
+            assert!(PRIMITIVE.contains(from), "{from}");
+            let problems = check(&PRIMITIVE.replacen(from, to, 1), &expect_primitive());
+            assert!(
+                problems.iter().any(|p| p.contains(needle)),
+                "{from} -> {to}: {problems:?}"
+            );
+        }
+        // A primitive INF where a device INF is expected.
+        let problems = check(PRIMITIVE, &expect());
+        assert!(
+            problems.iter().any(|p| p.contains("primitive INF")),
+            "{problems:?}"
+        );
     }
 
     #[test]

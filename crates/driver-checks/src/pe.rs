@@ -1,6 +1,8 @@
 //! PE rules for a kernel driver image: AMD64, PE32+, native subsystem, a correct non-zero
-//! checksum, DYNAMIC_BASE and NX_COMPAT, relocations, no writable+executable section, entry point
-//! at `DriverEntry`, and imports only from our modules and only names our `.def` files list.
+//! checksum, DYNAMIC_BASE and NX_COMPAT, relocations, no writable+executable section, no
+//! executable section but `.text` and the hypercall page's [`HYPERCALL_SECTION`] (one
+//! page-aligned page, read + execute), entry point at `DriverEntry`, and imports only from our
+//! modules and only names our `.def` files list.
 
 use std::fmt;
 
@@ -9,6 +11,12 @@ use object::read::pe::{ImageNtHeaders, ImageOptionalHeader, ImageThunkData, PeFi
 use object::LittleEndian as LE;
 
 use crate::def::ImportRules;
+
+/// The section of the page Xen writes its hypercall stubs into (`nt_kernel::hypercall_section`):
+/// besides `.text`, the only section that may be executable.
+pub const HYPERCALL_SECTION: &str = ".hcall";
+/// The size and alignment of that section.
+pub const PAGE_SIZE: u32 = 4096;
 
 /// One broken rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +44,17 @@ pub enum Problem {
     NoRelocations,
     /// A section is both writable and executable.
     WritableExecutable(String),
+    /// An executable section other than `.text` and [`HYPERCALL_SECTION`].
+    UnexpectedExecutable(String),
+    /// [`HYPERCALL_SECTION`] is not one page-aligned page of read + execute memory.
+    HypercallSectionShape {
+        /// Its RVA.
+        rva: u32,
+        /// Its virtual size.
+        size: u32,
+        /// Its characteristics.
+        characteristics: u32,
+    },
     /// The entry point is not in an executable section.
     EntryNotExecutable(u32),
     /// The entry point is not `DriverEntry` (per the linker map).
@@ -80,6 +99,19 @@ impl fmt::Display for Problem {
             Problem::MissingDllCharacteristic(flag) => write!(f, "DllCharacteristics lacks {flag}"),
             Problem::NoRelocations => write!(f, "no base relocations"),
             Problem::WritableExecutable(s) => write!(f, "section {s} is writable and executable"),
+            Problem::UnexpectedExecutable(s) => write!(
+                f,
+                "section {s} is executable (only .text and {HYPERCALL_SECTION} may be)"
+            ),
+            Problem::HypercallSectionShape {
+                rva,
+                size,
+                characteristics,
+            } => write!(
+                f,
+                "section {HYPERCALL_SECTION} at {rva:#x}, {size:#x} bytes, characteristics \
+                 {characteristics:#x}: want one page-aligned page, readable and executable"
+            ),
             Problem::EntryNotExecutable(e) => {
                 write!(f, "entry point {e:#x} is not in an executable section")
             }
@@ -196,6 +228,21 @@ pub fn file_version(image: &[u8]) -> Option<String> {
     ))
 }
 
+/// RVA, virtual size and characteristics of the section `name`, if the image has one.
+pub fn section(image: &[u8], name: &str) -> Option<(u32, u32, u32)> {
+    let file = PeFile64::parse(image).ok()?;
+    file.section_table()
+        .iter()
+        .find(|s| s.raw_name() == name.as_bytes())
+        .map(|s| {
+            (
+                s.virtual_address.get(LE),
+                s.virtual_size.get(LE),
+                s.characteristics.get(LE),
+            )
+        })
+}
+
 /// The image base from the optional header.
 pub fn image_base(image: &[u8]) -> Option<u64> {
     let file = PeFile64::parse(image).ok()?;
@@ -260,11 +307,9 @@ pub fn check_driver(
         let flags = section.characteristics.get(LE);
         let name = String::from_utf8_lossy(section.raw_name()).into_owned();
         let executable = flags & pe::IMAGE_SCN_MEM_EXECUTE != 0;
-        if executable && flags & pe::IMAGE_SCN_MEM_WRITE != 0 {
-            problems.push(Problem::WritableExecutable(name));
-        }
         let start = section.virtual_address.get(LE);
         let size = section.virtual_size.get(LE);
+        problems.extend(section_problems(&name, flags, start, size));
         if executable && entry >= start && entry - start < size {
             entry_executable = true;
         }
@@ -315,6 +360,35 @@ pub fn check_driver(
     } else {
         Err(problems)
     }
+}
+
+/// The problems of one section: `name` as in the section header, `characteristics`, and its
+/// RVA and virtual size.
+pub fn section_problems(name: &str, characteristics: u32, rva: u32, size: u32) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let executable = characteristics & pe::IMAGE_SCN_MEM_EXECUTE != 0;
+    if executable && characteristics & pe::IMAGE_SCN_MEM_WRITE != 0 {
+        problems.push(Problem::WritableExecutable(name.to_string()));
+    }
+    if name == HYPERCALL_SECTION {
+        let readable = characteristics & pe::IMAGE_SCN_MEM_READ != 0;
+        let discardable = characteristics & pe::IMAGE_SCN_MEM_DISCARDABLE != 0;
+        if !executable
+            || !readable
+            || discardable
+            || !rva.is_multiple_of(PAGE_SIZE)
+            || size != PAGE_SIZE
+        {
+            problems.push(Problem::HypercallSectionShape {
+                rva,
+                size,
+                characteristics,
+            });
+        }
+    } else if executable && name != ".text" {
+        problems.push(Problem::UnexpectedExecutable(name.to_string()));
+    }
+    problems
 }
 
 /// One import of the image.
@@ -473,6 +547,59 @@ mod tests {
         assert_eq!(file_version(&blob).as_deref(), Some("2.3.4.5"));
         assert_eq!(file_version(&blob[..20]), None);
         assert_eq!(file_version(b"no resource"), None);
+    }
+
+    #[test]
+    fn only_text_and_the_hypercall_page_may_be_executable() {
+        const CODE: u32 =
+            pe::IMAGE_SCN_CNT_CODE | pe::IMAGE_SCN_MEM_EXECUTE | pe::IMAGE_SCN_MEM_READ;
+        // What lld-link makes of the static with /SECTION:.hcall,RE.
+        const HCALL: u32 =
+            pe::IMAGE_SCN_CNT_INITIALIZED_DATA | pe::IMAGE_SCN_MEM_EXECUTE | pe::IMAGE_SCN_MEM_READ;
+        const DATA: u32 =
+            pe::IMAGE_SCN_CNT_INITIALIZED_DATA | pe::IMAGE_SCN_MEM_READ | pe::IMAGE_SCN_MEM_WRITE;
+        assert_eq!(section_problems(".text", CODE, 0x1000, 0x5432), []);
+        assert_eq!(section_problems(".data", DATA, 0x9000, 0x123), []);
+        assert_eq!(
+            section_problems(HYPERCALL_SECTION, HCALL, 0x8000, 0x1000),
+            []
+        );
+        // Executable data elsewhere, or code under another name.
+        assert_eq!(
+            section_problems(
+                ".rdata",
+                DATA & !pe::IMAGE_SCN_MEM_WRITE | pe::IMAGE_SCN_MEM_EXECUTE,
+                0x7000,
+                0x10
+            ),
+            [Problem::UnexpectedExecutable(".rdata".into())]
+        );
+        assert_eq!(
+            section_problems("INIT", CODE, 0xA000, 0x10),
+            [Problem::UnexpectedExecutable("INIT".into())]
+        );
+        // The hypercall section: writable, not executable (linker argument missing), not one
+        // page, not page-aligned, or discardable.
+        let writable = HCALL | pe::IMAGE_SCN_MEM_WRITE;
+        assert_eq!(
+            section_problems(HYPERCALL_SECTION, writable, 0x8000, 0x1000),
+            [Problem::WritableExecutable(HYPERCALL_SECTION.into())]
+        );
+        for (flags, rva, size) in [
+            (DATA, 0x8000, 0x1000),
+            (HCALL, 0x8000, 0x2000),
+            (HCALL, 0x8000, 0xFFF),
+            (HCALL, 0x8800, 0x1000),
+            (HCALL | pe::IMAGE_SCN_MEM_DISCARDABLE, 0x8000, 0x1000),
+        ] {
+            assert!(
+                matches!(
+                    section_problems(HYPERCALL_SECTION, flags, rva, size).as_slice(),
+                    [Problem::HypercallSectionShape { .. }]
+                ),
+                "{flags:#x} {rva:#x} {size:#x}"
+            );
+        }
     }
 
     #[test]

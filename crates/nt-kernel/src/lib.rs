@@ -7,7 +7,9 @@
 //! - Layouts are asserted at compile time ([`layout`]): against mingw-w64's DDK headers through
 //!   a C probe where mingw is right, against documented WDK sizes where it is wrong or silent.
 //! - Safe layer: [`irp`] (the WDK's IRP macros), [`sync::SpinLock`] with an RAII guard,
-//!   [`pool`] (RAII buffers and the global allocator over `ExAllocatePoolWithTag`), [`log`]
+//!   [`pool`] (RAII buffers and the global allocator over `ExAllocatePoolWithTag`, NX pool from
+//!   Windows 8 on), [`hypercall_section`] (the executable image page for Xen's hypercall
+//!   stubs), [`log`]
 //!   (levelled macros to `DbgPrintEx` and Xen's debug port), and on Windows a panic handler that
 //!   bugchecks with `0x52555354` ("RUST").
 //!
@@ -19,6 +21,7 @@
 pub mod cancel;
 pub mod chkstk;
 pub mod device;
+pub mod hypercall_section;
 pub mod irp;
 pub mod layout;
 pub mod log;

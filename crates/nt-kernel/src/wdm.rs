@@ -1465,3 +1465,22 @@ unsafe extern "system" {
     /// `KeStallExecutionProcessor` (exported by hal.dll on x64).
     pub fn KeStallExecutionProcessor(MicroSeconds: ULONG);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The IRP_MN_QUERY_ID answer's buffer (xenhide) and the NX pool opt-in (pool.rs). ntoskrnl.exe
+// imports, each listed in def/ntoskrnl.def.
+
+/// `NTDDI_WIN8`: the `NTDDI_VERSION` of Windows 8, the first with `NonPagedPoolNx`.
+pub const NTDDI_WIN8: ULONG = 0x0602_0000;
+
+#[cfg_attr(target_os = "windows", link(name = "ntoskrnl"))]
+unsafe extern "system" {
+    /// `ExFreePool`: frees pool allocated by another component without our tag (the buffer a
+    /// bus driver returns for IRP_MN_QUERY_ID).
+    pub fn ExFreePool(P: PVOID);
+    /// `RtlIsNtDdiVersionAvailable`: whether the running system is at least `Version` (an
+    /// `NTDDI_*` value). Documented from Windows Vista on; the WDK's
+    /// `ExInitializeDriverRuntime(DrvRtPoolNxOptIn)` calls it, in binaries that must load on
+    /// Windows 7.
+    pub fn RtlIsNtDdiVersionAvailable(Version: ULONG) -> BOOLEAN;
+}

@@ -6,7 +6,9 @@
 //!
 //! Either way the Wine smoke test must report the load as failed. Before failing, it exercises
 //! the global allocator over non-paged pool (a growing `Vec` and an over-aligned `Box`) and
-//! logs the result, and likewise a `SpinLock` and a `PoolBuffer`.
+//! logs the result, and likewise a `SpinLock` and a `PoolBuffer` (after opting in to NX pool),
+//! and the hypercall-section page of its image (page-aligned, zero, readable), so the PE check
+//! sees a real `.hcall` section linked read + execute.
 #![cfg_attr(target_os = "windows", no_std, no_main)]
 
 #[cfg(target_os = "windows")]
@@ -61,6 +63,20 @@ mod driver {
         Some((numbers.len(), sum, aligned))
     }
 
+    /// Takes the image's hypercall-section page: page-aligned, readable, all zeros (nothing
+    /// installs Xen's stubs here), and handed out only once.
+    fn exercise_hypercall_section() -> bool {
+        let Some(page) = nt_kernel::hypercall_section::take() else {
+            return false;
+        };
+        let size = nt_kernel::hypercall_section::PAGE_SIZE;
+        // SAFETY: the section's page is `size` readable bytes for the image's lifetime.
+        let bytes = unsafe { core::slice::from_raw_parts(page.as_ptr(), size) };
+        (page.as_ptr() as usize).is_multiple_of(size)
+            && bytes.iter().all(|&b| b == 0)
+            && nt_kernel::hypercall_section::take().is_none()
+    }
+
     /// Takes a spin lock three times and fills a pool buffer; returns (counter, buffer ok).
     fn exercise_lock_and_pool() -> (u32, bool) {
         static COUNTER: nt_kernel::sync::SpinLock<u32> = nt_kernel::sync::SpinLock::new(0);
@@ -86,6 +102,10 @@ mod driver {
         registry_path: *mut UNICODE_STRING,
     ) -> NTSTATUS {
         nt_kernel::log::set_driver_name(&DRIVER_NAME);
+        let pool = nt_kernel::pool::opt_in_nx();
+        nt_kernel::error!("non-paged pool type {pool}");
+        let section = exercise_hypercall_section();
+        nt_kernel::error!("hypercall section page: aligned zero page {section}");
         match exercise_allocator() {
             Some((count, sum, aligned)) => {
                 nt_kernel::error!(

@@ -196,8 +196,31 @@ pub fn should_hide<'a>(
     })
 }
 
-/// The strings of a UTF-16 MULTI_SZ (as `IoGetDeviceProperty(DevicePropertyHardwareID)`
-/// returns it), decoded one at a time into `buf`; strings that are not ASCII or longer than
+/// Most UTF-16 units xenhide reads of one IRP_MN_QUERY_ID answer: a PCI device's hardware IDs
+/// (six strings of at most 45 units) or compatible IDs are far shorter; a list without its
+/// terminator within this bound is ignored rather than read further.
+pub const MAX_ID_LIST_UNITS: usize = 2048;
+
+/// The length, in UTF-16 units, of a MULTI_SZ that can only be read one unit at a time
+/// (IRP_MN_QUERY_ID answers with a bare pointer, no length): `unit(i)` reads unit `i`, and is
+/// called for `i` in order, never past the list's terminator, so a well-formed list is never
+/// read beyond its end. The length counts every string and the terminating NULs: the final
+/// string's NUL and the empty string's (one NUL for an empty list). `None` when no terminator
+/// comes within `max` units.
+pub fn multi_sz_len(max: usize, mut unit: impl FnMut(usize) -> u16) -> Option<usize> {
+    let mut previous_nul = true;
+    for i in 0..max {
+        let nul = unit(i) == 0;
+        if nul && previous_nul {
+            return Some(i + 1);
+        }
+        previous_nul = nul;
+    }
+    None
+}
+
+/// The strings of a UTF-16 MULTI_SZ (as IRP_MN_QUERY_ID or `IoGetDeviceProperty` returns it),
+/// decoded one at a time into `buf`; strings that are not ASCII or longer than
 /// `buf` are skipped (no PCI ID is). Stops at the empty string or the end of the data.
 pub fn for_each_ascii_id(multi_sz: &[u16], buf: &mut [u8], mut f: impl FnMut(&str) -> bool) {
     for s in multi_sz.split(|&c| c == 0) {
@@ -358,7 +381,44 @@ mod tests {
         assert_eq!(n, 0);
     }
 
+    #[test]
+    fn multi_sz_length_is_found_without_reading_past_the_terminator() {
+        let list: Vec<u16> = "PCI\\VEN_8086&DEV_7010\0PCI\\CC_0101\0\0"
+            .encode_utf16()
+            .chain([0xDEAD; 4])
+            .collect();
+        let mut highest = 0;
+        let len = multi_sz_len(MAX_ID_LIST_UNITS, |i| {
+            highest = highest.max(i);
+            list[i]
+        });
+        let expected = "PCI\\VEN_8086&DEV_7010\0PCI\\CC_0101\0\0".len();
+        assert_eq!(len, Some(expected));
+        assert_eq!(highest, expected - 1, "read past the terminator");
+        let mut ids = Vec::new();
+        let mut buf = [0u8; 200];
+        for_each_ascii_id(&list[..expected], &mut buf, |id| {
+            ids.push(alloc::string::String::from(id));
+            false
+        });
+        assert_eq!(ids, ["PCI\\VEN_8086&DEV_7010", "PCI\\CC_0101"]);
+        // An empty list is one NUL; a list without a terminator within the bound is refused.
+        assert_eq!(multi_sz_len(8, |_| 0), Some(1));
+        assert_eq!(multi_sz_len(8, |i| [0x41, 0, 0][i]), Some(3));
+        assert_eq!(multi_sz_len(8, |i| if i % 2 == 0 { 0x41 } else { 0 }), None);
+        assert_eq!(multi_sz_len(0, |_| 0), None);
+    }
+
     proptest::proptest! {
+        #[test]
+        fn multi_sz_len_is_the_first_double_nul(units in proptest::collection::vec(0u16..3, 0..40)) {
+            let found = multi_sz_len(units.len(), |i| units[i]);
+            let expected = (0..units.len())
+                .find(|&i| units[i] == 0 && (i == 0 || units[i - 1] == 0))
+                .map(|i| i + 1);
+            proptest::prop_assert_eq!(found, expected);
+        }
+
         #[test]
         fn parse_never_panics(s in "\\PC{0,40}") {
             let _ = lookup(&s);

@@ -15,8 +15,10 @@ const RUSTC: &str = "/usr/bin/rustc";
 const CARGO: &str = "/usr/bin/cargo";
 
 /// Linker flags of a kernel driver: native subsystem (6.1 = Windows 7 and later), entry point
-/// DriverEntry, no CRT, checksum (/RELEASE), no incremental linking.
-const LINK_ARGS: [&str; 7] = [
+/// DriverEntry, no CRT, checksum (/RELEASE), no incremental linking, and the hypercall page's
+/// section (`nt_kernel::hypercall_section`, emitted as writable data) made read + execute and
+/// not writable; in an image without that section the argument changes nothing.
+const LINK_ARGS: [&str; 8] = [
     "/DRIVER",
     "/SUBSYSTEM:NATIVE,6.01",
     "/ENTRY:DriverEntry",
@@ -24,6 +26,7 @@ const LINK_ARGS: [&str; 7] = [
     "/RELEASE",
     "/INCREMENTAL:NO",
     "/MERGE:.edata=.rdata",
+    "/SECTION:.hcall,RE",
 ];
 
 /// The `--config` value of the target's rustflags.
