@@ -47,16 +47,29 @@ mkfifo /tmp/tick.fifo 2>/dev/null
 # pause SECS: sleeps without forking (read with a timeout on a FIFO nobody writes).
 pause() { read -r -t "$1" _ <>/tmp/tick.fifo; }
 
-# wait_for SECS CMD...: runs CMD every 2 seconds until it succeeds; 1 on timeout.
+# UP = whole seconds since dom0 booted, read without a fork: bounds are in real seconds,
+# however slowly each loop turn runs on a busy host.
+secs_up() {
+  read -r su_up _ </proc/uptime
+  UP=${su_up%.*}
+}
+
+# wait_for SECS CMD...: runs CMD every 2 seconds until it succeeds; 1 after SECS seconds.
 wait_for() {
   secs=$1
   shift
-  w=0
+  secs_up
+  wf_start=$UP
+  wf_next=20
   while ! "$@"; do
+    secs_up
+    w=$((UP - wf_start))
     [ "$w" -ge "$secs" ] && return 1
     pause 2
-    w=$((w + 2))
-    [ $((w % 20)) -eq 0 ] && note "still waiting after ${w}s for: $*"
+    if [ "$w" -ge "$wf_next" ]; then
+      note "still waiting after ${w}s for: $*"
+      wf_next=$((wf_next + 20))
+    fi
   done
   return 0
 }
@@ -118,7 +131,9 @@ wait_line() {
   wl_name=$1
   wl_secs=$2
   shift 2
-  w=0
+  secs_up
+  wl_start=$UP
+  wl_next=20
   part=
   exec 3<"$LOG/$wl_name-serial.log"
   while :; do
@@ -141,13 +156,17 @@ wait_line() {
       for text in "$@"; do has_line "$wl_name" "$text" && return 0; done
       return 2
     fi
+    secs_up
+    w=$((UP - wl_start))
     if [ "$w" -ge "$wl_secs" ]; then
       exec 3<&-
       return 1
     fi
     pause 1
-    w=$((w + 1))
-    [ $((w % 20)) -eq 0 ] && note "still waiting after ${w}s for '$*' from $wl_name; last: $(tail -c 160 "$LOG/$wl_name-serial.log" | tr -d '\r' | tail -1)"
+    if [ "$w" -ge "$wl_next" ]; then
+      note "still waiting after ${w}s for '$*' from $wl_name; last: $(tail -c 160 "$LOG/$wl_name-serial.log" | tr -d '\r' | tail -1)"
+      wl_next=$((wl_next + 20))
+    fi
   done
 }
 
