@@ -1,6 +1,7 @@
 //! `--load K`: K busy-loop processes on the host while the bed runs, so that a contended machine
-//! is simulated on purpose. Each runs under `timeout`, so it ends by itself at the bound even if
-//! xtask dies; dropping the [`Load`] ends them at once.
+//! is simulated on purpose. Each runs under `timeout` and checks that xtask is still alive on
+//! every turn, so it ends by itself at the bound or when xtask dies; dropping the [`Load`] ends
+//! them at once.
 
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -21,7 +22,15 @@ impl Load {
             let child = Command::new("timeout")
                 .arg("--kill-after=5")
                 .arg(limit.as_secs().max(1).to_string())
-                .args(["sh", "-c", "while :; do :; done"])
+                // Also ends when xtask is gone (killed without running this guard's drop).
+                .args([
+                    "sh",
+                    "-c",
+                    &format!(
+                        "while kill -0 {} 2>/dev/null; do :; done",
+                        std::process::id()
+                    ),
+                ])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
