@@ -26,8 +26,8 @@
 
 use core::fmt;
 
-use xen_hal::XenVersion;
 use alloc::vec::Vec;
+use xen_hal::XenVersion;
 
 use xen_platform::evidence::{
     ArmWrite, EvidenceRecord, ImageStamp, PathStamp, PvDriverFacts, ServiceState, StartType,
@@ -253,9 +253,10 @@ pub fn image_nt_path(service: &str, image_path: Option<&[u16]>) -> Option<Vec<u1
 
 fn starts_with_ignore_case(units: &[u16], prefix: &str) -> bool {
     prefix.len() <= units.len()
-        && prefix.bytes().zip(units).all(|(p, &u)| {
-            u8::try_from(u).is_ok_and(|u| u.eq_ignore_ascii_case(&p))
-        })
+        && prefix
+            .bytes()
+            .zip(units)
+            .all(|(p, &u)| u8::try_from(u).is_ok_and(|u| u.eq_ignore_ascii_case(&p)))
 }
 
 /// One registry operation of the arm write, in a class's `Parameters` key.
@@ -430,7 +431,10 @@ mod tests {
             text(&image_nt_path("xenvbd", units.as_deref()).unwrap())
         };
         assert_eq!(path(None), "\\SystemRoot\\System32\\drivers\\xenvbd.sys");
-        assert_eq!(path(Some("")), "\\SystemRoot\\System32\\drivers\\xenvbd.sys");
+        assert_eq!(
+            path(Some("")),
+            "\\SystemRoot\\System32\\drivers\\xenvbd.sys"
+        );
         assert_eq!(
             path(Some("System32\\drivers\\xenvbd.sys")),
             "\\SystemRoot\\System32\\drivers\\xenvbd.sys"
@@ -460,7 +464,11 @@ mod tests {
             path_stamp_value(REG_QWORD, &bytes),
             Some(PathStamp(0x1122_3344_5566_7788))
         );
-        assert_eq!(path_stamp_value(4, &bytes[..4]), None, "a DWORD is no stamp");
+        assert_eq!(
+            path_stamp_value(4, &bytes[..4]),
+            None,
+            "a DWORD is no stamp"
+        );
         assert_eq!(path_stamp_value(REG_QWORD, &bytes[..7]), None);
         assert_eq!(
             image_stamp(4096, 7),

@@ -258,7 +258,10 @@ mod tests {
             on_pnp(s, PnpMinor::QueryDeviceRelations, s, false),
             FdoAction::Relations
         );
-        assert_eq!(on_pnp(s, PnpMinor::Other(0x09), s, false), FdoAction::Forward);
+        assert_eq!(
+            on_pnp(s, PnpMinor::Other(0x09), s, false),
+            FdoAction::Forward
+        );
     }
 
     #[test]
@@ -285,7 +288,10 @@ mod tests {
         assert!(query_power(SYSTEM_POWER_STATE, POWER_SYSTEM_HIBERNATE, true).is_some());
         assert!(query_power(SYSTEM_POWER_STATE, POWER_SYSTEM_HIBERNATE, false).is_none());
         assert!(query_power(SYSTEM_POWER_STATE, POWER_SYSTEM_SLEEPING3, true).is_none());
-        assert!(query_power(SYSTEM_POWER_STATE, 6, true).is_none(), "shutdown passes");
+        assert!(
+            query_power(SYSTEM_POWER_STATE, 6, true).is_none(),
+            "shutdown passes"
+        );
         // A device power query with the same number is not a system S4 query.
         assert!(query_power(1, POWER_SYSTEM_HIBERNATE, true).is_none());
     }

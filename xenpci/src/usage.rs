@@ -179,8 +179,7 @@ mod tests {
     use alloc::vec::Vec;
 
     #[test]
-    fn the_first_paging_file_clears_pagable_after_the_lower_drivers_and_the_last_sets_it_before()
-    {
+    fn the_first_paging_file_clears_pagable_after_the_lower_drivers_and_the_last_sets_it_before() {
         let mut files = SpecialFiles::default();
         assert!(files.may_remove());
         assert_eq!(
