@@ -1,6 +1,10 @@
-//! The Windows glue of xenpci.sys: DriverEntry (Xen detection, registry facts, unplug),
-//! AddDevice, the FDO's PnP and power dispatch, platform bring-up at IRP_MN_START_DEVICE, the
-//! interrupt (ISR acknowledges, DPC dispatches event channels), and a work item that handles
+//! The Windows glue of xenpci.sys: DriverEntry (Xen detection, registry facts and image stamps,
+//! the flushed arm record, unplug),
+//! AddDevice, the FDO's PnP and power dispatch (IRP_MN_DEVICE_USAGE_NOTIFICATION counted,
+//! QUERY_REMOVE refused while a child holds a paging/dump/hibernation file, S4 queries refused
+//! while PV is up), platform bring-up at IRP_MN_START_DEVICE, the
+//! interrupt (connected before Xen's callback is armed, disconnected after it is cleared; the
+//! ISR acknowledges, the DPC dispatches event channels), and a work item that handles
 //! xenstore watch events at PASSIVE_LEVEL (`device` → IoInvalidateDeviceRelations,
 //! `control/shutdown` → the shutdownmon interface), the child PDOs through `pdo.rs`, and the
 //! shutdownmon device interface (create/cleanup/close, METHOD_BUFFERED IOCTLs with a pended,

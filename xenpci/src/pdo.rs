@@ -23,7 +23,16 @@
 //!   the IRP down;
 //! - [`is_pdo`] in every dispatch routine: IRPs for a child go to [`dispatch_pnp`] /
 //!   [`dispatch_power`] / [`dispatch_other`] instead of the FDO's code;
-//! - [`Bus::delete_all`] on the FDO's IRP_MN_REMOVE_DEVICE.
+//! - [`Bus::delete_all`] on the FDO's IRP_MN_REMOVE_DEVICE;
+//! - [`Bus::child_deleted`] from the [`RemovalHook`] and [`Bus::take_rescan`] after a
+//!   BusRelations answer: a child that came back while its old PDO waited for REMOVE gets its
+//!   PDO then ([`xenpci::instances`]: never two PDOs with one instance ID).
+//!
+//! A vbd PDO sends IRP_MN_DEVICE_USAGE_NOTIFICATION on to the platform device's stack and
+//! keeps its own count ([`xenpci::usage`]): `DO_POWER_PAGABLE` follows the paging count, and
+//! QUERY_REMOVE / QUERY_STOP fail while a paging, hibernation or dump file is on it. Each PDO
+//! holds its own reference on the parent's `BUS_INTERFACE_STANDARD` (dropped when it is
+//! deleted); the bus drops the query's reference at the FDO's REMOVE.
 // The WDK's enum constants (`BusQueryDeviceID`, ...) are matched by their WDK names.
 #![allow(non_upper_case_globals)]
 

@@ -12,9 +12,10 @@
 //! - `DO_POWER_PAGABLE` follows the paging count: the last paging file going away sets it
 //!   *before* the IRP is passed on (upper device objects become pagable before lower ones);
 //!   the first paging file arriving clears it *after* the lower drivers succeeded (lower
-//!   device objects become non-pagable first); if the IRP fails, a flag set before is cleared
-//!   again. A device object with `DO_POWER_INRUSH` is never made pagable. Hibernation and
-//!   dump files do not change the flag.
+//!   device objects become non-pagable first). A flag set before passing on is never undone:
+//!   it is set only for `InPath = FALSE`, which always counts. A device object with
+//!   `DO_POWER_INRUSH` is never made pagable. Hibernation and dump files do not change the
+//!   flag.
 //! - While any special file is on the device, IRP_MN_QUERY_REMOVE_DEVICE and
 //!   IRP_MN_QUERY_STOP_DEVICE are failed (the file's device cannot go away).
 
@@ -74,8 +75,6 @@ pub struct Notification {
     pub kind: UsageType,
     /// `Parameters.UsageNotification.InPath`.
     pub in_path: bool,
-    /// `DO_POWER_PAGABLE` was set before passing the IRP on (undone if it fails).
-    pub set_before: bool,
 }
 
 impl SpecialFiles {
@@ -98,25 +97,14 @@ impl SpecialFiles {
         } else {
             Pagable::Keep
         };
-        (
-            Notification {
-                kind,
-                in_path,
-                set_before: last_paging,
-            },
-            change,
-        )
+        (Notification { kind, in_path }, change)
     }
 
     /// After the lower drivers (or the parent's stack) answered with `succeeded`: counts
     /// updated; returns the flag change to make now and whether the IRP is completed with
     /// success (`InPath = FALSE` always is).
     pub fn after(&mut self, notification: Notification, succeeded: bool) -> (Pagable, bool) {
-        let Notification {
-            kind,
-            in_path,
-            set_before,
-        } = notification;
+        let Notification { kind, in_path } = notification;
         let counted = succeeded || !in_path;
         if counted {
             if let Some(count) = self.count_mut(kind) {
@@ -128,8 +116,6 @@ impl SpecialFiles {
             }
         }
         let change = if in_path && succeeded && kind == UsageType::Paging && self.paging == 1 {
-            Pagable::Clear
-        } else if set_before && !counted {
             Pagable::Clear
         } else {
             Pagable::Keep
@@ -206,7 +192,7 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_notification_counts_nothing_and_undoes_its_flag() {
+    fn a_failed_notification_counts_nothing_but_a_removal_always_counts() {
         let mut files = SpecialFiles::default();
         assert_eq!(
             notify(&mut files, UsageType::Paging, true, false),
@@ -227,9 +213,8 @@ mod tests {
             paging: 1,
             ..SpecialFiles::default()
         };
-        let (n, change) = files.before(UsageType::Paging, false, true);
+        let (_, change) = files.before(UsageType::Paging, false, true);
         assert_eq!(change, Pagable::Keep);
-        assert!(!n.set_before);
     }
 
     #[test]
