@@ -10,16 +10,28 @@
 //! - `HKLM\HARDWARE\DEVICEMAP\Scsi` (volatile hive): a storage adapter already started, so
 //!   this is not the boot-time initialisation before the emulated stacks.
 //!
-//! What the glue does not read yet (so those facts are `None` and the decision keeps every
-//! emulated device, with `the ... image (or xenpci's image) is missing` or `the boot record
-//! could not be persisted` in the log): the image stamps (`ZwQueryFullAttributesFile` on each
-//! `ImagePath` and on xenpci's own image), and the arm writes with their flush (`ZwFlushKey`).
+//! - The image stamps: `ZwQueryFullAttributesFile` on the file each service's `ImagePath`
+//!   names ([`image_nt_path`], [`image_stamp`]), xenpci's own included.
+//! - The stored path stamps `ArmedPath` / `FailedPath` (REG_QWORD, [`path_stamp_value`]).
+//!
+//! What the glue writes at the boot-time step: `BootCount`, then each class's
+//! [`ArmWrite`] as registry operations ([`arm_ops`]), each key flushed (`ZwFlushKey`); a class
+//! counts as persisted ([`Persisted`]) only if `BootCount`, every one of its operations and
+//! both flushes succeeded, and only then may [`xen_platform::BootPlan::after_writes`] leave
+//! its unplug in place.
+//!
+//! Unverified on Windows: whether `\SystemRoot` resolves when a boot-start driver's
+//! DriverEntry runs (before the boot volume is mounted it may not; then every stamp is `None`
+//! and nothing is unplugged: the safe side).
 
 use core::fmt;
 
+use alloc::vec::Vec;
 use xen_hal::XenVersion;
+
 use xen_platform::evidence::{
-    EvidenceRecord, ImageStamp, PvDriverFacts, ServiceState, StartType, PRODUCT_MARKER,
+    ArmWrite, EvidenceRecord, ImageStamp, PathStamp, PvDriverFacts, ServiceState, StartType,
+    PRODUCT_MARKER, VALUE_ARMED_BOOT, VALUE_ARMED_PATH, VALUE_FAILED_PATH, VALUE_UNPLUGGED_BOOT,
 };
 use xen_platform::{BootInit, StartOptions, UnplugFacts, MIN_XEN_VERSION};
 
@@ -160,10 +172,147 @@ pub fn unplug_facts(presence: XenPresence, registry: &RegistryFacts<'_>) -> Unpl
     }
 }
 
+/// `REG_SZ`.
+pub const REG_SZ: u32 = 1;
+/// `REG_EXPAND_SZ`.
+pub const REG_EXPAND_SZ: u32 = 2;
+/// `REG_QWORD`.
+pub const REG_QWORD: u32 = 11;
+
+/// A stored path stamp from a registry value's type and data: a REG_QWORD of 8 bytes, else
+/// `None` (missing or mistyped: no evidence).
+pub fn path_stamp_value(value_type: u32, data: &[u8]) -> Option<PathStamp> {
+    if value_type != REG_QWORD {
+        return None;
+    }
+    let bytes: [u8; 8] = data.try_into().ok()?;
+    Some(PathStamp(u64::from_le_bytes(bytes)))
+}
+
+/// An image's stamp from `FILE_NETWORK_OPEN_INFORMATION` (`EndOfFile`, `LastWriteTime`): an
+/// empty file or a negative field is no image.
+pub fn image_stamp(end_of_file: i64, last_write_time: i64) -> Option<ImageStamp> {
+    let size = u64::try_from(end_of_file).ok().filter(|&n| n > 0)?;
+    let written = u64::try_from(last_write_time).ok()?;
+    Some(ImageStamp { size, written })
+}
+
+/// The NT path of the image a service loads, for `ZwQueryFullAttributesFile`, as the
+/// service control manager and the loader read `ImagePath` (REG_SZ or REG_EXPAND_SZ,
+/// `units` with or without a trailing NUL):
+/// - missing or empty: `\SystemRoot\System32\drivers\<service>.sys`;
+/// - an NT path (`\SystemRoot\...`, `\??\C:\...`): as it is;
+/// - `%SystemRoot%\...` (any case): `\SystemRoot\...`;
+/// - a DOS path `C:\...`: `\??\C:\...`;
+/// - anything else is relative to the system root: `\SystemRoot\<path>`.
+///
+/// The result is not NUL-terminated; `None` only when the allocation fails or the path does
+/// not fit a `UNICODE_STRING`.
+pub fn image_nt_path(service: &str, image_path: Option<&[u16]>) -> Option<Vec<u16>> {
+    const SYSTEM_ROOT: &str = "\\SystemRoot\\";
+    const EXPAND_ROOT: &str = "%SystemRoot%\\";
+    let trimmed = image_path.map(|units| {
+        let end = units.iter().position(|&u| u == 0).unwrap_or(units.len());
+        units.get(..end).unwrap_or(&[])
+    });
+    let mut out: Vec<u16> = Vec::new();
+    let push_str = |out: &mut Vec<u16>, text: &str| -> Option<()> {
+        out.try_reserve(text.len()).ok()?;
+        out.extend(text.encode_utf16());
+        Some(())
+    };
+    let push_units = |out: &mut Vec<u16>, units: &[u16]| -> Option<()> {
+        out.try_reserve(units.len()).ok()?;
+        out.extend_from_slice(units);
+        Some(())
+    };
+    match trimmed {
+        None | Some([]) => {
+            push_str(&mut out, SYSTEM_ROOT)?;
+            push_str(&mut out, "System32\\drivers\\")?;
+            push_str(&mut out, service)?;
+            push_str(&mut out, ".sys")?;
+        }
+        Some(path) if path.first() == Some(&u16::from(b'\\')) => push_units(&mut out, path)?,
+        Some(path) if starts_with_ignore_case(path, EXPAND_ROOT) => {
+            push_str(&mut out, SYSTEM_ROOT)?;
+            push_units(&mut out, path.get(EXPAND_ROOT.len()..).unwrap_or(&[]))?;
+        }
+        Some(path) if path.get(1) == Some(&u16::from(b':')) => {
+            push_str(&mut out, "\\??\\")?;
+            push_units(&mut out, path)?;
+        }
+        Some(path) => {
+            push_str(&mut out, SYSTEM_ROOT)?;
+            push_units(&mut out, path)?;
+        }
+    }
+    // UNICODE_STRING lengths are 16-bit byte counts.
+    (out.len() < usize::from(u16::MAX / 2)).then_some(out)
+}
+
+fn starts_with_ignore_case(units: &[u16], prefix: &str) -> bool {
+    prefix.len() <= units.len()
+        && prefix
+            .bytes()
+            .zip(units)
+            .all(|(p, &u)| u8::try_from(u).is_ok_and(|u| u.eq_ignore_ascii_case(&p)))
+}
+
+/// One registry operation of the arm write, in a class's `Parameters` key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegistryOp {
+    /// Write a REG_DWORD.
+    Dword(&'static str, u32),
+    /// Write a REG_QWORD.
+    Qword(&'static str, u64),
+    /// Delete the value (its absence is no error).
+    Delete(&'static str),
+}
+
+/// The operations that carry out `write` (`ArmedBoot`, `ArmedPath`, `UnpluggedBoot`,
+/// `FailedPath`; a `None` deletes the value, so a stale one cannot count as evidence).
+pub fn arm_ops(write: &ArmWrite) -> [RegistryOp; 4] {
+    let qword = |name, value: Option<PathStamp>| match value {
+        Some(stamp) => RegistryOp::Qword(name, stamp.0),
+        None => RegistryOp::Delete(name),
+    };
+    [
+        RegistryOp::Dword(VALUE_ARMED_BOOT, write.armed_boot),
+        qword(VALUE_ARMED_PATH, write.armed_path),
+        match write.unplugged_boot {
+            Some(boot) => RegistryOp::Dword(VALUE_UNPLUGGED_BOOT, boot),
+            None => RegistryOp::Delete(VALUE_UNPLUGGED_BOOT),
+        },
+        qword(VALUE_FAILED_PATH, write.failed_path),
+    ]
+}
+
+/// What the boot-time writes achieved, for [`xen_platform::BootPlan::after_writes`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Persisted {
+    /// `BootCount` written and xenpci's `Parameters` flushed.
+    pub boot_count: bool,
+    /// xenvbd's operations all succeeded and its key was flushed.
+    pub disk: bool,
+    /// xennet's likewise.
+    pub net: bool,
+}
+
+impl Persisted {
+    /// Whether `class`'s arm record is on disk (with this boot's number).
+    pub fn class(&self, class: xen_platform::evidence::PvClass) -> bool {
+        self.boot_count
+            && match class {
+                xen_platform::evidence::PvClass::Disk => self.disk,
+                xen_platform::evidence::PvClass::Net => self.net,
+            }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::vec::Vec;
     use xen_platform::{KeepReason, UnplugDecision, UnplugMask, Verdict};
 
     fn utf16(s: &str) -> Vec<u16> {
@@ -269,5 +418,156 @@ mod tests {
         registry.start_options = Some(&options);
         let d = UnplugDecision::decide(&unplug_facts(XenPresence::Usable(version), &registry));
         assert!(!d.pv_active());
+    }
+
+    fn text(units: &[u16]) -> alloc::string::String {
+        alloc::string::String::from_utf16(units).unwrap()
+    }
+
+    #[test]
+    fn image_paths_resolve_as_the_loader_reads_them() {
+        let path = |p: Option<&str>| {
+            let units = p.map(utf16);
+            text(&image_nt_path("xenvbd", units.as_deref()).unwrap())
+        };
+        assert_eq!(path(None), "\\SystemRoot\\System32\\drivers\\xenvbd.sys");
+        assert_eq!(
+            path(Some("")),
+            "\\SystemRoot\\System32\\drivers\\xenvbd.sys"
+        );
+        assert_eq!(
+            path(Some("System32\\drivers\\xenvbd.sys")),
+            "\\SystemRoot\\System32\\drivers\\xenvbd.sys"
+        );
+        assert_eq!(
+            path(Some("\\SystemRoot\\system32\\DRIVERS\\xenvbd.sys")),
+            "\\SystemRoot\\system32\\DRIVERS\\xenvbd.sys"
+        );
+        assert_eq!(
+            path(Some("%systemroot%\\system32\\drivers\\xenvbd.sys")),
+            "\\SystemRoot\\system32\\drivers\\xenvbd.sys"
+        );
+        assert_eq!(
+            path(Some("C:\\Windows\\System32\\drivers\\xenvbd.sys")),
+            "\\??\\C:\\Windows\\System32\\drivers\\xenvbd.sys"
+        );
+        assert_eq!(
+            path(Some("\\??\\D:\\drv\\xenvbd.sys")),
+            "\\??\\D:\\drv\\xenvbd.sys"
+        );
+    }
+
+    #[test]
+    fn stored_stamps_must_be_qwords() {
+        let bytes = 0x1122_3344_5566_7788_u64.to_le_bytes();
+        assert_eq!(
+            path_stamp_value(REG_QWORD, &bytes),
+            Some(PathStamp(0x1122_3344_5566_7788))
+        );
+        assert_eq!(
+            path_stamp_value(4, &bytes[..4]),
+            None,
+            "a DWORD is no stamp"
+        );
+        assert_eq!(path_stamp_value(REG_QWORD, &bytes[..7]), None);
+        assert_eq!(
+            image_stamp(4096, 7),
+            Some(ImageStamp {
+                size: 4096,
+                written: 7
+            })
+        );
+        assert_eq!(image_stamp(0, 7), None, "an empty file is no image");
+        assert_eq!(image_stamp(-1, 7), None);
+    }
+
+    #[test]
+    fn arm_ops_write_every_value_and_delete_what_is_none() {
+        let write = ArmWrite {
+            armed_boot: 9,
+            armed_path: Some(PathStamp(5)),
+            unplugged_boot: None,
+            failed_path: None,
+        };
+        assert_eq!(
+            arm_ops(&write),
+            [
+                RegistryOp::Dword("ArmedBoot", 9),
+                RegistryOp::Qword("ArmedPath", 5),
+                RegistryOp::Delete("UnpluggedBoot"),
+                RegistryOp::Delete("FailedPath"),
+            ]
+        );
+        let write = ArmWrite {
+            armed_path: None,
+            unplugged_boot: Some(9),
+            failed_path: Some(PathStamp(3)),
+            ..write
+        };
+        assert_eq!(
+            arm_ops(&write)[1..],
+            [
+                RegistryOp::Delete("ArmedPath"),
+                RegistryOp::Dword("UnpluggedBoot", 9),
+                RegistryOp::Qword("FailedPath", 3),
+            ]
+        );
+    }
+
+    /// The whole boot-time step over the real BootPlan: with stamps read and the record
+    /// persisted a proven disk is unplugged; a failed BootCount or flush keeps it.
+    #[test]
+    fn a_persisted_record_lets_the_proven_class_switch_over() {
+        use xen_platform::evidence::PvClass;
+        use xen_platform::BootPlan;
+        let version = XenVersion {
+            major: 4,
+            minor: 17,
+        };
+        let bus = image_stamp(1000, 1).unwrap();
+        let vbd = image_stamp(2000, 2).unwrap();
+        let path = PathStamp::of(bus, vbd);
+        let product = marker();
+        let stored = path.0.to_le_bytes();
+        let registry = RegistryFacts {
+            boot_count: Some(6),
+            bus_image: Some(bus),
+            xenvbd: ServiceRead {
+                exists: true,
+                product: Some(&product),
+                start: Some(0),
+                image: Some(vbd),
+                record: EvidenceRecord {
+                    armed_boot: Some(6),
+                    armed_path: path_stamp_value(REG_QWORD, &stored),
+                    unplugged_boot: None,
+                    failed_path: None,
+                    started_boot: Some(6),
+                },
+            },
+            ..RegistryFacts::default()
+        };
+        let plan = BootPlan::new(&unplug_facts(XenPresence::Usable(version), &registry));
+        let write = plan.write(PvClass::Disk).unwrap();
+        assert_eq!(arm_ops(write)[0], RegistryOp::Dword("ArmedBoot", 7));
+        assert_eq!(arm_ops(write)[1], RegistryOp::Qword("ArmedPath", path.0));
+        assert_eq!(arm_ops(write)[2], RegistryOp::Dword("UnpluggedBoot", 7));
+        let all = Persisted {
+            boot_count: true,
+            disk: true,
+            net: true,
+        };
+        let d = plan.after_writes(|c| all.class(c));
+        assert!(d.mask().contains(UnplugMask::ALL_IDE_DISKS));
+        for partial in [
+            Persisted {
+                boot_count: false,
+                ..all
+            },
+            Persisted { disk: false, ..all },
+        ] {
+            let d = plan.after_writes(|c| partial.class(c));
+            assert_eq!(d.mask(), UnplugMask::NONE);
+        }
     }
 }

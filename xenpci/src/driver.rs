@@ -1,6 +1,10 @@
-//! The Windows glue of xenpci.sys: DriverEntry (Xen detection, registry facts, unplug),
-//! AddDevice, the FDO's PnP and power dispatch, platform bring-up at IRP_MN_START_DEVICE, the
-//! interrupt (ISR acknowledges, DPC dispatches event channels), and a work item that handles
+//! The Windows glue of xenpci.sys: DriverEntry (Xen detection, registry facts and image stamps,
+//! the flushed arm record, unplug),
+//! AddDevice, the FDO's PnP and power dispatch (IRP_MN_DEVICE_USAGE_NOTIFICATION counted,
+//! QUERY_REMOVE refused while a child holds a paging/dump/hibernation file, S4 queries refused
+//! while PV is up), platform bring-up at IRP_MN_START_DEVICE, the
+//! interrupt (connected before Xen's callback is armed, disconnected after it is cleared; the
+//! ISR acknowledges, the DPC dispatches event channels), and a work item that handles
 //! xenstore watch events at PASSIVE_LEVEL (`device` → IoInvalidateDeviceRelations,
 //! `control/shutdown` → the shutdownmon interface), the child PDOs through `pdo.rs`, and the
 //! shutdownmon device interface (create/cleanup/close, METHOD_BUFFERED IOCTLs with a pended,
@@ -16,7 +20,7 @@ use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use core::mem::size_of;
 use core::ptr::{addr_of, addr_of_mut, null_mut};
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU16, AtomicU64, AtomicU8, Ordering};
 
 use nt_kernel::cancel::*;
 use nt_kernel::device::{create_and_attach, AttachError};
@@ -37,8 +41,9 @@ use xen_hal::{OwnedPages, PhysicalMapper};
 use xen_hypercall::arch::x86_64::{detect_xen, HypercallPage};
 use xen_platform::bringup::StoreRing;
 use xen_platform::evidence::{
-    EvidenceRecord, PvClass, PARAMETERS_SUBKEY, REPORT_SUBKEY, SERVICES_KEY, VALUE_ARMED_BOOT,
-    VALUE_BOOT_COUNT, VALUE_PRODUCT, VALUE_REPORT_BOOT, VALUE_REPORT_UNPLUGGED, VALUE_STARTED_BOOT,
+    ArmWrite, EvidenceRecord, ImageStamp, PvClass, BUS_SERVICE, PARAMETERS_SUBKEY, REPORT_SUBKEY,
+    SERVICES_KEY, VALUE_ARMED_BOOT, VALUE_ARMED_PATH, VALUE_BOOT_COUNT, VALUE_FAILED_PATH,
+    VALUE_PRODUCT, VALUE_REPORT_BOOT, VALUE_REPORT_UNPLUGGED, VALUE_STARTED_BOOT,
     VALUE_UNPLUGGED_BOOT,
 };
 use xen_platform::shutdown::{self, ShutdownError, SHUTDOWN_WATCH_TOKEN};
@@ -51,6 +56,7 @@ use xenpci::boot::{self, RegistryFacts, ServiceRead, XenPresence};
 use xenpci::fdo::{self, FdoAction, FdoState, PnpMinor};
 use xenpci::resources::{self, Resource};
 use xenpci::shutdown::{Bridge, IoctlOutcome};
+use xenpci::usage::{Pagable, SpecialFiles, UsageType};
 use xenstore::{Client, RingTransport};
 
 use crate::hal::{self, HypercallRef, NtClock, NtHypervisor, NtMapper, PoolPages, Ports};
@@ -78,15 +84,44 @@ const BUILD_NUMBER: u32 = {
 
 /// Xen was found in ring 0 and is new enough (DriverEntry's finding).
 static XEN_USABLE: AtomicBool = AtomicBool::new(false);
-/// Copy of the service key path (for `Parameters`), leaked at DriverEntry.
-static SERVICE_KEY: AtomicPtr<UNICODE_STRING> = AtomicPtr::new(null_mut());
-/// The hypercall page, installed at the first start and kept for the driver's lifetime.
+/// Copy of the service key path (for `Parameters`), made at DriverEntry, freed at unload.
+static SERVICE_KEY: AtomicPtr<ServiceKey> = AtomicPtr::new(null_mut());
+/// The hypercall page, installed at the first start, freed at unload (every FDO is gone then).
 static HYPERCALL_PAGE: AtomicPtr<HypercallPage<PoolPages>> = AtomicPtr::new(null_mut());
+/// What this boot's step unplugged (`UnplugMask` bits; 0 on a reload).
+static UNPLUGGED: AtomicU16 = AtomicU16::new(0);
+
+/// The service key path: a counted string over its own buffer.
+struct ServiceKey {
+    string: UNICODE_STRING,
+    /// The UTF-16 units `string.Buffer` points into (a heap buffer: stable when moved).
+    _units: Vec<u16>,
+}
+
+/// `Box::new` without the abort on out-of-memory: `None` instead.
+fn try_box<T>(value: T) -> Option<Box<T>> {
+    let layout = core::alloc::Layout::new::<T>();
+    if layout.size() == 0 {
+        // Zero-sized: Box::new does not allocate.
+        return Some(Box::new(value));
+    }
+    // SAFETY: a non-zero-sized layout.
+    let memory = unsafe { alloc::alloc::alloc(layout) }.cast::<T>();
+    if memory.is_null() {
+        return None;
+    }
+    // SAFETY: fresh memory of T's layout, written once before the Box owns it.
+    unsafe { memory.write(value) };
+    // SAFETY: allocated by the global allocator with T's layout and initialised above.
+    Some(unsafe { Box::from_raw(memory) })
+}
 
 /// Work item bookkeeping (under a spin lock, so "idle" is never signalled while one is queued).
 struct WorkState {
     queued: bool,
     pending: u32,
+    /// Teardown started: nothing new is queued (the running item still finishes).
+    stopping: bool,
 }
 
 /// What runs while the platform is up (allocated at START, freed at REMOVE after the children
@@ -96,8 +131,6 @@ struct Running {
     services: PlatformServices<NtPlatform>,
     /// The xenstore ring page (mapped by `mapper`, unmapped when freed).
     store_page: SharedMemory,
-    /// The `IoConnectInterruptEx` connection (null once disconnected).
-    interrupt: AtomicPtr<KINTERRUPT>,
     /// What the platform was brought up with.
     resources: PlatformResources,
 }
@@ -129,6 +162,14 @@ struct DeviceExtension {
     work_idle: KEVENT,
     work: SpinLock<WorkState>,
     work_item: *mut IO_WORKITEM,
+    /// The `IoConnectInterruptEx` connection (null when not connected). Connected before the
+    /// callback is armed, disconnected after it is cleared.
+    interrupt: AtomicPtr<KINTERRUPT>,
+    /// Paging, hibernation and dump files on the children ([`xenpci::usage::SpecialFiles`]
+    /// packed; changed only on the PnP path, which PnP serialises).
+    special_files: AtomicU64,
+    /// The work item must rescan the children (a deferred child's old PDO was deleted).
+    rescan: AtomicBool,
     /// The children (under `store_mutex`, as pdo.rs requires serialised calls).
     bus: UnsafeCell<pdo::Bus>,
     /// The shutdownmon side (under `store_mutex`).
@@ -192,23 +233,43 @@ fn remember_service_key(registry_path: *mut UNICODE_STRING) {
     // SAFETY: `Buffer` holds `Length` bytes.
     copy.extend_from_slice(unsafe { core::slice::from_raw_parts(path.Buffer, units) });
     copy.push(0);
-    let buffer = copy.leak();
-    let string = Box::new(UNICODE_STRING {
+    let string = UNICODE_STRING {
         Length: path.Length,
         MaximumLength: path.Length.saturating_add(2),
-        Buffer: buffer.as_mut_ptr(),
-    });
-    SERVICE_KEY.store(Box::into_raw(string), Ordering::Release);
+        Buffer: copy.as_mut_ptr(),
+    };
+    let Some(key) = try_box(ServiceKey {
+        string,
+        _units: copy,
+    }) else {
+        return;
+    };
+    SERVICE_KEY.store(Box::into_raw(key), Ordering::Release);
+}
+
+/// The service key path, while the driver is loaded.
+fn service_key() -> Option<&'static UNICODE_STRING> {
+    let key = SERVICE_KEY.load(Ordering::Acquire);
+    // SAFETY: set once in DriverEntry, freed only at unload (nothing runs after that).
+    unsafe { key.as_ref() }.map(|k| &k.string)
 }
 
 fn service_parameters_key() -> Option<Key> {
-    let key = SERVICE_KEY.load(Ordering::Acquire);
-    // SAFETY: set once in DriverEntry to a leaked, never freed string.
-    let key = unsafe { key.as_ref() }?;
-    Key::open_unicode(key, KEY_READ | KEY_WRITE)?.create_subkey(PARAMETERS_SUBKEY)
+    Key::open_unicode(service_key()?, KEY_READ | KEY_WRITE)?.create_subkey(PARAMETERS_SUBKEY)
 }
 
-/// A PV driver's service key and evidence record (image stamps are not read yet: `None`).
+/// The stamp of the image `service_key`'s `ImagePath` names (`None`: missing, unreadable).
+fn image_stamp_of(service: &str, service_key: &Key) -> Option<ImageStamp> {
+    let image_path = service_key.read_path("ImagePath");
+    let path = boot::image_nt_path(service, image_path.as_deref())?;
+    let stamp = crate::registry::file_stamp(&path);
+    if stamp.is_none() {
+        info!("{}: image not found or not readable", service);
+    }
+    stamp
+}
+
+/// A PV driver's service key, image stamp and evidence record.
 fn read_service(name: &str, product: &mut Option<Vec<u16>>) -> ServiceRead<'static> {
     let Some(key) = join_path(&[SERVICES_KEY, name]).and_then(|p| Key::open(&p)) else {
         return ServiceRead::default();
@@ -216,6 +277,7 @@ fn read_service(name: &str, product: &mut Option<Vec<u16>>) -> ServiceRead<'stat
     let parameters =
         join_path(&[SERVICES_KEY, name, PARAMETERS_SUBKEY]).and_then(|p| Key::open(&p));
     let dword = |value: &str| parameters.as_ref().and_then(|k| k.read_dword(value));
+    let stamp = |value: &str| parameters.as_ref().and_then(|k| k.read_path_stamp(value));
     *product = parameters
         .as_ref()
         .and_then(|k| k.read_utf16(VALUE_PRODUCT));
@@ -223,15 +285,42 @@ fn read_service(name: &str, product: &mut Option<Vec<u16>>) -> ServiceRead<'stat
         exists: true,
         product: None,
         start: key.read_dword("Start"),
-        image: None,
+        image: image_stamp_of(name, &key),
         record: EvidenceRecord {
             armed_boot: dword(VALUE_ARMED_BOOT),
-            armed_path: None,
+            armed_path: stamp(VALUE_ARMED_PATH),
             unplugged_boot: dword(VALUE_UNPLUGGED_BOOT),
-            failed_path: None,
+            failed_path: stamp(VALUE_FAILED_PATH),
             started_boot: dword(VALUE_STARTED_BOOT),
         },
     }
+}
+
+/// Writes `write` to `class`'s `Parameters` and flushes it; `true` only if all of it is on
+/// disk.
+fn persist_arm_write(class: PvClass, write: &ArmWrite) -> bool {
+    let key = join_path(&[SERVICES_KEY, class.service(), PARAMETERS_SUBKEY])
+        .and_then(|p| Key::open_with(&p, KEY_READ | KEY_WRITE));
+    let Some(key) = key else {
+        warn!(
+            "{}: Parameters cannot be opened for writing",
+            class.service()
+        );
+        return false;
+    };
+    // Every operation is attempted (a stale value left behind must not survive a failure of
+    // another one unnoticed), then the key is flushed.
+    let written = boot::arm_ops(write)
+        .into_iter()
+        .fold(true, |ok, op| key.apply(op) && ok);
+    let flushed = written && key.flush();
+    if !flushed {
+        warn!(
+            "{}: the boot record could not be persisted",
+            class.service()
+        );
+    }
+    flushed
 }
 
 /// `parts` joined by backslashes (`None` only when the allocation fails).
@@ -274,14 +363,34 @@ fn early_unplug() {
         boot_count: parameters
             .as_ref()
             .and_then(|k| k.read_dword(VALUE_BOOT_COUNT)),
-        bus_image: None,
+        bus_image: service_key()
+            .and_then(|path| Key::open_unicode(path, KEY_READ))
+            .and_then(|key| image_stamp_of(BUS_SERVICE, &key)),
         xenvbd,
         xennet,
     };
     let plan = BootPlan::new(&boot::unplug_facts(presence, &registry));
-    // The arm records are not written by this glue yet (no image stamps, no flush): nothing
-    // counts as persisted, so nothing is unplugged.
-    let decision = plan.after_writes(|_| false);
+    // BootCount and each class's arm record are written and flushed before any port write; a
+    // class whose record is not on disk is not unplugged.
+    let mut persisted = boot::Persisted::default();
+    if let Some(boot_number) = plan.boot {
+        persisted.boot_count = parameters
+            .as_ref()
+            .is_some_and(|k| k.write_dword(VALUE_BOOT_COUNT, boot_number) && k.flush());
+        if !persisted.boot_count {
+            warn!("BootCount {} could not be persisted", boot_number);
+        }
+        for class in PvClass::ALL {
+            let ok = plan
+                .write(class)
+                .is_some_and(|write| persist_arm_write(class, write));
+            match class {
+                PvClass::Disk => persisted.disk = ok,
+                PvClass::Net => persisted.net = ok,
+            }
+        }
+    }
+    let decision = plan.after_writes(|class| persisted.class(class));
     let unplugged = if presence.usable() {
         let outcome = unplug_decided(&Ports, decision, BUILD_NUMBER);
         match outcome.result {
@@ -294,16 +403,16 @@ fn early_unplug() {
         info!("unplug: {}; nothing unplugged", decision);
         xen_platform::UnplugMask::NONE
     };
+    UNPLUGGED.store(unplugged.0, Ordering::Release);
     let (Some(report), Some(parameters)) = (plan.report(unplugged), parameters) else {
         return;
     };
-    let published = parameters.write_dword(VALUE_BOOT_COUNT, report.boot)
-        && parameters
-            .create_volatile_subkey(REPORT_SUBKEY)
-            .is_some_and(|k| {
-                k.write_dword(VALUE_REPORT_BOOT, report.boot)
-                    && k.write_dword(VALUE_REPORT_UNPLUGGED, u32::from(report.unplugged.0))
-            });
+    let published = parameters
+        .create_volatile_subkey(REPORT_SUBKEY)
+        .is_some_and(|k| {
+            k.write_dword(VALUE_REPORT_BOOT, report.boot)
+                && k.write_dword(VALUE_REPORT_UNPLUGGED, u32::from(report.unplugged.0))
+        });
     if !published {
         warn!(
             "could not publish this boot's report (boot {})",
@@ -312,7 +421,19 @@ fn early_unplug() {
     }
 }
 
+/// DriverUnload: every FDO and PDO is gone; frees the service key copy and the hypercall page.
 unsafe extern "system" fn driver_unload(_driver: *mut DRIVER_OBJECT) {
+    let key = SERVICE_KEY.swap(null_mut(), Ordering::AcqRel);
+    if !key.is_null() {
+        // SAFETY: made by Box::into_raw in remember_service_key, taken out once above.
+        drop(unsafe { Box::from_raw(key) });
+    }
+    let page = HYPERCALL_PAGE.swap(null_mut(), Ordering::AcqRel);
+    if !page.is_null() {
+        // SAFETY: made by Box::into_raw in hypercall_page; no FDO is left to make hypercalls
+        // (the I/O manager unloads only after every device object is deleted).
+        drop(unsafe { Box::from_raw(page) });
+    }
     info!("DriverUnload");
 }
 
@@ -372,9 +493,20 @@ unsafe extern "system" fn add_device(
             work: SpinLock::new(WorkState {
                 queued: false,
                 pending: 0,
+                stopping: false,
             }),
+            interrupt: AtomicPtr::new(null_mut()),
+            special_files: AtomicU64::new(0),
+            rescan: AtomicBool::new(false),
             work_item,
-            bus: UnsafeCell::new(pdo::Bus::new(driver)),
+            bus: UnsafeCell::new(pdo::Bus::new(
+                driver,
+                pdo,
+                pdo::RemovalHook {
+                    context: ext as usize,
+                    deleted: child_deleted,
+                },
+            )),
             bridge: UnsafeCell::new(Bridge::new()),
             features_owner: UnsafeCell::new(null_mut()),
             waiting: UnsafeCell::new(null_mut()),
@@ -424,6 +556,20 @@ unsafe extern "system" fn add_device(
     STATUS_SUCCESS
 }
 
+/// A child PDO was deleted at PnP's REMOVE: if a child with its instance ID waits, rescan.
+fn child_deleted(context: usize, device: &xenbus::DeviceRef) {
+    // SAFETY: the FDO's extension (the hook's context); the FDO outlives its children.
+    let ext = unsafe { &*(context as *const DeviceExtension) };
+    lock_store(ext);
+    // SAFETY: the mutex is held.
+    let waiting = unsafe { (*ext.bus.get()).child_deleted(device) };
+    unlock_store(ext);
+    if waiting {
+        ext.rescan.store(true, Ordering::Release);
+        queue_work(ext, false);
+    }
+}
+
 /// The extension of our FDO.
 ///
 /// # Safety
@@ -455,7 +601,8 @@ unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP
     let before = FdoState::from_u8(ext.before_query_remove.load(Ordering::Acquire));
     let minor = PnpMinor::from_code(minor_code);
     trace!("PnP minor {:#04x} in {:?}", minor_code, state);
-    match fdo::on_pnp(state, minor, before) {
+    let files = SpecialFiles::unpack(ext.special_files.load(Ordering::Acquire));
+    match fdo::on_pnp(state, minor, before, files.in_use()) {
         FdoAction::StartLowerThenBringUp => {
             // SAFETY: PnP IRPs arrive at PASSIVE_LEVEL; we own the IRP.
             let status = unsafe { forward_and_wait(ext.lower, irp) };
@@ -477,10 +624,17 @@ unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP
             unsafe { complete(irp, status) }
         }
         FdoAction::Refuse => {
-            info!(
-                "PnP minor {:#04x} refused (Xen's frames live in the BAR)",
-                minor_code
-            );
+            if minor == PnpMinor::QueryRemove {
+                info!(
+                    "QUERY_REMOVE refused: a paging, hibernation or dump file is on a child disk ({:?})",
+                    files
+                );
+            } else {
+                info!(
+                    "PnP minor {:#04x} refused (Xen's frames live in the BAR)",
+                    minor_code
+                );
+            }
             // SAFETY: we own the IRP; not passed down.
             unsafe { complete(irp, STATUS_UNSUCCESSFUL) }
         }
@@ -542,7 +696,13 @@ unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP
                 lock_store(ext);
                 // SAFETY: the mutex is held; PASSIVE_LEVEL; we own the IRP.
                 let status = unsafe { (*ext.bus.get()).query_bus_relations(irp) };
+                // SAFETY: as above.
+                let rescan = unsafe { (*ext.bus.get()).take_rescan() };
                 unlock_store(ext);
+                if rescan {
+                    ext.rescan.store(true, Ordering::Release);
+                    queue_work(ext, false);
+                }
                 if !NT_SUCCESS(status) {
                     // SAFETY: we own the IRP; not passed down on failure.
                     return unsafe { complete(irp, status) };
@@ -551,8 +711,69 @@ unsafe extern "system" fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP
             // SAFETY: our extension and an IRP we own.
             unsafe { skip_and_call(ext.lower, irp) }
         }
+        FdoAction::UsageNotification => {
+            // SAFETY: `Parameters.UsageNotification` is the active member.
+            let notice = unsafe { stack.Parameters.UsageNotification };
+            // SAFETY: our FDO and an IRP we own, at PASSIVE_LEVEL.
+            let status = unsafe {
+                usage_notification(device, ext.lower, irp, notice.Type, notice.InPath != 0)
+            };
+            // SAFETY: we own the IRP again.
+            unsafe { complete(irp, status) }
+        }
         // SAFETY: our extension and an IRP we own.
         FdoAction::Forward => unsafe { skip_and_call(ext.lower, irp) },
+    }
+}
+
+/// IRP_MN_DEVICE_USAGE_NOTIFICATION on the FDO: passed down and waited for; the counts and
+/// `DO_POWER_PAGABLE` follow [`xenpci::usage`]. Returns the status to complete with.
+///
+/// # Safety
+/// PASSIVE_LEVEL; `device` is our FDO, `lower` the device below it, `irp` ours.
+unsafe fn usage_notification(
+    device: *mut DEVICE_OBJECT,
+    lower: *mut DEVICE_OBJECT,
+    irp: *mut IRP,
+    kind: u32,
+    in_path: bool,
+) -> NTSTATUS {
+    // SAFETY: caller guarantee.
+    let ext = unsafe { extension(device) };
+    let mut files = SpecialFiles::unpack(ext.special_files.load(Ordering::Acquire));
+    // SAFETY: our FDO.
+    let inrush = unsafe { (*device).Flags } & DO_POWER_INRUSH != 0;
+    let (notice, change) = files.before(UsageType::from_code(kind), in_path, inrush);
+    // SAFETY: our FDO, on the PnP path.
+    unsafe { set_pagable(device, change) };
+    // SAFETY: caller guarantee.
+    let status = unsafe { forward_and_wait(lower, irp) };
+    let (change, succeeded) = files.after(notice, NT_SUCCESS(status));
+    // SAFETY: as above.
+    unsafe { set_pagable(device, change) };
+    ext.special_files.store(files.pack(), Ordering::Release);
+    info!(
+        "usage notification type {} in path {}: {:#010x}, now {:?}",
+        kind, in_path, status, files
+    );
+    if succeeded {
+        STATUS_SUCCESS
+    } else {
+        status
+    }
+}
+
+/// Applies a `DO_POWER_PAGABLE` change to one of our device objects.
+///
+/// # Safety
+/// `device` is a live device object of this driver; called on its PnP path.
+pub(crate) unsafe fn set_pagable(device: *mut DEVICE_OBJECT, change: Pagable) {
+    // SAFETY: caller guarantee.
+    let flags = unsafe { &mut (*device).Flags };
+    match change {
+        Pagable::Keep => {}
+        Pagable::Set => *flags |= DO_POWER_PAGABLE,
+        Pagable::Clear => *flags &= !DO_POWER_PAGABLE,
     }
 }
 
@@ -652,13 +873,22 @@ fn hypercall_page() -> Option<HypercallRef> {
             return None;
         }
     };
-    let page: &'static HypercallPage<PoolPages> = Box::leak(Box::new(installed));
-    HYPERCALL_PAGE.store(core::ptr::from_ref(page).cast_mut(), Ordering::Release);
-    Some(HypercallRef(page))
+    let Some(page) = try_box(installed) else {
+        error!("no memory for the hypercall page's bookkeeping");
+        return None;
+    };
+    let page = Box::into_raw(page);
+    HYPERCALL_PAGE.store(page, Ordering::Release);
+    // SAFETY: just stored; freed only at DriverUnload, after every user is gone.
+    Some(HypercallRef(unsafe { &*page }))
 }
 
 /// Brings the platform up from the start resources; on failure logs why and leaves the FDO
 /// started without children.
+///
+/// Order (issue 18, item 6): the ISR is connected first (it claims nothing while no platform
+/// is published), then the bring-up arms the callback last with every port masked, the
+/// platform is published, and only then is the xenstore port bound and unmasked.
 fn start_platform(
     ext: &DeviceExtension,
     raw: *mut CM_RESOURCE_LIST,
@@ -673,6 +903,7 @@ fn start_platform(
         info!("START_DEVICE: the platform is already up");
         return;
     }
+    ext.work.lock().stopping = false;
     // SAFETY: the lists of this START_DEVICE IRP.
     let raw = unsafe { decode_resources(raw) };
     // SAFETY: as above.
@@ -699,6 +930,15 @@ fn start_platform(
         error!("mapping the platform BAR failed");
         return;
     };
+    // The platform's bookkeeping is allocated before anything is armed, so no allocation can
+    // fail once Xen raises the callback (issue 18, item 11: a failed start, not a bug check).
+    let Some(slot) = try_box(core::mem::MaybeUninit::<Running>::uninit()) else {
+        error!("START_DEVICE: no memory for the platform");
+        return;
+    };
+    if !connect_interrupt(ext) {
+        return;
+    }
     let resources = PlatformResources {
         bar_base: mapper.bar_base(),
         bar_len: selected.bar_length,
@@ -708,6 +948,7 @@ fn start_platform(
         Ok(platform) => platform,
         Err(e) => {
             error!("platform bring-up failed: {}", e);
+            disconnect_interrupt(ext);
             return;
         }
     };
@@ -721,17 +962,7 @@ fn start_platform(
         platform.store().pfn.0,
         platform.store().port.0
     );
-    let mut parts = platform.into_parts();
-    let ext_ptr = core::ptr::from_ref(ext) as usize;
-    if let Err(e) = parts
-        .events
-        .bind_handler(&parts.hv, parts.store.port, store_fired, ext_ptr)
-    {
-        error!("binding the xenstore event channel failed: {}", e);
-        let _ = parts.events.mask_all();
-        let _ = parts.hv.hvm_set_param(HVM_PARAM_CALLBACK_IRQ, 0);
-        return;
-    }
+    let parts = platform.into_parts();
     let store = parts.store;
     let nt_platform = NtPlatform::new(
         parts.hv,
@@ -740,17 +971,30 @@ fn start_platform(
         parts.grants,
         addr_of!(ext.store_mutex).cast_mut(),
     );
-    let running = Box::into_raw(Box::new(Running {
-        mapper,
-        services: PlatformServices::new(nt_platform),
-        store_page: store.page,
-        interrupt: AtomicPtr::new(null_mut()),
-        resources: parts.resources,
-    }));
+    let running = Box::into_raw(slot).cast::<Running>();
+    // SAFETY: `slot` was allocated for a Running (MaybeUninit has its layout); written once
+    // here, then owned through the raw pointer (freed by free_platform with Box::from_raw).
+    unsafe {
+        running.write(Running {
+            mapper,
+            services: PlatformServices::new(nt_platform),
+            store_page: store.page,
+            resources: parts.resources,
+        })
+    };
     ext.running.store(running, Ordering::Release);
     // SAFETY: just published; freed only by free_platform on this PnP path.
     let running_ref = unsafe { &*running };
-    if !connect_interrupt(ext, running_ref) {
+    let ext_ptr = core::ptr::from_ref(ext) as usize;
+    let bound = running_ref.platform().events().lock().bind_handler(
+        &running_ref.platform().hv(),
+        store.port,
+        store_fired,
+        ext_ptr,
+    );
+    if let Err(e) = bound {
+        error!("binding the xenstore event channel failed: {}", e);
+        // The ring mapping and everything else are freed with the platform.
         quiesce_platform(ext);
         free_platform(ext);
         return;
@@ -758,8 +1002,15 @@ fn start_platform(
     connect_store(ext, running_ref, store);
 }
 
-/// Connects the ISR to the platform device's line-based interrupt.
-fn connect_interrupt(ext: &DeviceExtension, running: &Running) -> bool {
+/// Clears vCPU 0's upcall-pending flag, so a callback armed later (by a reload of the driver
+/// in the same domain) does not raise a level interrupt left over from before.
+fn acknowledge_stale_upcall(shared_info: SharedMemory) {
+    let _ = acknowledge_upcall(shared_info);
+}
+
+/// Connects the ISR to the platform device's line-based interrupt (the ISR claims nothing
+/// until a platform is published).
+fn connect_interrupt(ext: &DeviceExtension) -> bool {
     let routine = system_routine("IoConnectInterruptEx");
     if routine.is_null() {
         error!("IoConnectInterruptEx is not available");
@@ -787,9 +1038,31 @@ fn connect_interrupt(ext: &DeviceExtension, running: &Running) -> bool {
         error!("IoConnectInterruptEx failed {:#010x}", status);
         return false;
     }
-    running.interrupt.store(interrupt, Ordering::Release);
+    ext.interrupt.store(interrupt, Ordering::Release);
     info!("interrupt connected");
     true
+}
+
+/// Disconnects the ISR (idempotent), then waits for DPCs it queued.
+fn disconnect_interrupt(ext: &DeviceExtension) {
+    let interrupt = ext.interrupt.swap(null_mut(), Ordering::AcqRel);
+    if interrupt.is_null() {
+        return;
+    }
+    let routine = system_routine("IoDisconnectInterruptEx");
+    if !routine.is_null() {
+        // SAFETY: the kernel's export of that name has this signature.
+        let disconnect: DisconnectEx =
+            unsafe { core::mem::transmute::<PVOID, DisconnectEx>(routine) };
+        let mut parameters = IO_DISCONNECT_INTERRUPT_PARAMETERS {
+            Version: CONNECT_LINE_BASED,
+            ConnectionContext: interrupt.cast(),
+        };
+        // SAFETY: the connection made in connect_interrupt, disconnected once (swapped out).
+        unsafe { disconnect(&mut parameters) };
+    }
+    // SAFETY: no ISR can queue the DPC any more; wait for any queued or running one.
+    unsafe { KeFlushQueuedDpcs() };
 }
 
 /// Takes the xenstore mutex.
@@ -843,6 +1116,9 @@ fn connect_store(ext: &DeviceExtension, running: &Running, store: StoreRing) {
             return;
         }
     };
+    // START runs on the PnP thread: its xenstore requests get a short deadline each, and the
+    // first one that times out ends the connection attempt (xenstore is not answering).
+    client.set_timeout_ms(START_REQUEST_TIMEOUT_MS);
     // Fail closed without our domain id: children would be told DOMID_SELF and no backend path
     // could be checked against it (the bus's scan refuses to run without it too).
     let own_domid = match xenbus::handshake::read_own_domid(&mut client) {
@@ -860,9 +1136,15 @@ fn connect_store(ext: &DeviceExtension, running: &Running, store: StoreRing) {
     };
     if let Err(e) = watch_devices(&mut client) {
         error!("xenstore: watch on device failed: {:?}", e);
+        if e == xenstore::Error::Timeout {
+            return;
+        }
     }
     if let Err(e) = shutdown::watch(&mut client) {
         error!("xenstore: watch on control/shutdown failed: {:?}", e);
+        if e == xenstore::Error::Timeout {
+            return;
+        }
     }
     // SAFETY: PASSIVE_LEVEL in START_DEVICE; `lower` is the device we attached to.
     let parent_bus = unsafe { pdo::query_parent_bus_interface(ext.lower) };
@@ -891,8 +1173,13 @@ fn connect_store(ext: &DeviceExtension, running: &Running, store: StoreRing) {
     // SAFETY: the services outlive the children (see above).
     unsafe { bus.set_platform(child_resources, Some(services), parent_bus) };
     let changed = match store_client(ext) {
-        // SAFETY: PASSIVE_LEVEL, serialised by the store mutex.
-        Some(client) => unsafe { bus.rescan(client, Some(own_domid)) },
+        Some(client) => {
+            // SAFETY: PASSIVE_LEVEL, serialised by the store mutex.
+            let changed = unsafe { bus.rescan(client, Some(own_domid)) };
+            // From here on the work item and the children wait the normal deadline.
+            client.set_timeout_ms(xenstore::client::DEFAULT_TIMEOUT_MS);
+            changed
+        }
         None => false,
     };
     unlock_store(ext);
@@ -910,32 +1197,16 @@ fn connect_store(ext: &DeviceExtension, running: &Running, store: StoreRing) {
     queue_work(ext, false);
 }
 
-/// Stops interrupts and work (surprise removal, remove): the interrupt is disconnected, DPCs
-/// and the work item finish, Xen's callback is cleared and every port masked. The objects stay
-/// (children may still call their interface until they are removed); idempotent.
+/// Stops work and interrupts (surprise removal, remove, a failed start), in this order
+/// (issue 18, items 6 and 7): no new work item is queued and the one running finishes while
+/// the ISR still wakes its xenstore waits; the xenstore client is taken away (later requests,
+/// from the shutdown interface or a child, fail at once instead of waiting out a deadline);
+/// every port is masked and Xen's callback cleared; only then is the ISR disconnected and
+/// the DPCs flushed. The objects stay (children may still call their interface until they
+/// are removed); idempotent.
 fn quiesce_platform(ext: &DeviceExtension) {
-    // SAFETY: freed only by free_platform, on this PnP path.
-    let Some(running) = (unsafe { ext.running.load(Ordering::Acquire).as_ref() }) else {
-        return;
-    };
-    let interrupt = running.interrupt.swap(null_mut(), Ordering::AcqRel);
-    if !interrupt.is_null() {
-        let routine = system_routine("IoDisconnectInterruptEx");
-        if !routine.is_null() {
-            // SAFETY: the kernel's export of that name has this signature.
-            let disconnect: DisconnectEx =
-                unsafe { core::mem::transmute::<PVOID, DisconnectEx>(routine) };
-            let mut parameters = IO_DISCONNECT_INTERRUPT_PARAMETERS {
-                Version: CONNECT_LINE_BASED,
-                ConnectionContext: interrupt.cast(),
-            };
-            // SAFETY: the connection made in connect_interrupt, disconnected once (swapped out).
-            unsafe { disconnect(&mut parameters) };
-        }
-    }
-    // SAFETY: no ISR can queue the DPC any more; wait for any queued or running one.
-    unsafe { KeFlushQueuedDpcs() };
-    // SAFETY: the event lives in the extension.
+    ext.work.lock().stopping = true;
+    // SAFETY: the event lives in the extension; PASSIVE_LEVEL on the PnP path.
     unsafe {
         KeWaitForSingleObject(
             addr_of!(ext.work_idle).cast_mut().cast(),
@@ -945,14 +1216,24 @@ fn quiesce_platform(ext: &DeviceExtension) {
             null_mut(),
         )
     };
-    let _ = running.platform().events().lock().mask_all();
-    if let Err(e) = running
-        .platform()
-        .hv()
-        .hvm_set_param(HVM_PARAM_CALLBACK_IRQ, 0)
-    {
-        warn!("clearing HVM_PARAM_CALLBACK_IRQ failed: {}", e);
+    // SAFETY: freed only by free_platform, on this PnP path.
+    if let Some(running) = unsafe { ext.running.load(Ordering::Acquire).as_ref() } {
+        lock_store(ext);
+        // SAFETY: the mutex is held.
+        let client = unsafe { running.platform().store_slot() }.take();
+        unlock_store(ext);
+        drop(client);
+        let _ = running.platform().events().lock().mask_all();
+        if let Err(e) = running
+            .platform()
+            .hv()
+            .hvm_set_param(HVM_PARAM_CALLBACK_IRQ, 0)
+        {
+            warn!("clearing HVM_PARAM_CALLBACK_IRQ failed: {}", e);
+        }
+        acknowledge_stale_upcall(running.platform().shared_info());
     }
+    disconnect_interrupt(ext);
     // SAFETY: the registered name; disabling an unregistered one fails harmlessly.
     unsafe { IoSetDeviceInterfaceState(ext.interface_name.get(), FALSE) };
     if let Some(irp) = take_waiting(ext) {
@@ -1061,7 +1342,7 @@ fn queue_work(ext: &DeviceExtension, at_dpc: bool) {
         } else {
             ext.work.lock()
         };
-        if work.queued {
+        if work.queued || work.stopping {
             false
         } else {
             work.queued = true;
@@ -1104,6 +1385,10 @@ unsafe extern "system" fn work_routine(_device: *mut DEVICE_OBJECT, context: PVO
     }
 }
 
+/// Deadline of each xenstore request made on the PnP thread at START (the default, 10 s, is
+/// for the work item and the children).
+const START_REQUEST_TIMEOUT_MS: u64 = 2_000;
+
 /// Most events of each of the bus's own watches handled per work item run (then it requeues).
 const MAX_EVENTS_PER_WORK: usize = 64;
 /// Most events per child watch delivered per run.
@@ -1133,7 +1418,8 @@ fn handle_watches(ext: &DeviceExtension, running: &Running) {
         let (devices_changed, devices_more) = drain_token(client, DEVICE_WATCH_TOKEN);
         let (shutdown_changed, shutdown_more) = drain_token(client, SHUTDOWN_WATCH_TOKEN);
         more = devices_more || shutdown_more;
-        if devices_changed {
+        let rescan = ext.rescan.swap(false, Ordering::AcqRel);
+        if devices_changed || rescan {
             let own_domid = xenbus::handshake::read_own_domid(client).ok();
             // SAFETY: the mutex is held; PASSIVE_LEVEL.
             invalidate = unsafe { (*ext.bus.get()).rescan(client, own_domid) };
@@ -1191,7 +1477,8 @@ fn handle_watches(ext: &DeviceExtension, running: &Running) {
 // ---- power, WMI ---------------------------------------------------------------------------------
 
 /// Power IRPs go to the PCI bus driver (the platform device has no device power states of its
-/// own to manage; the children's power is handled on their PDOs).
+/// own to manage; the children's power is handled on their PDOs), except a query for S4
+/// while the PV platform is up, which fails ([`fdo::query_power`]; issue 18, item 4).
 unsafe extern "system" fn dispatch_power(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
     // SAFETY: a device object of this driver.
     if unsafe { pdo::is_pdo(device) } {
@@ -1207,6 +1494,21 @@ unsafe extern "system" fn dispatch_power(device: *mut DEVICE_OBJECT, irp: *mut I
         // SAFETY: we own the IRP.
         Err(status) => return unsafe { complete(irp, status) },
     };
+    // SAFETY: we own the IRP.
+    let stack = unsafe { &*IoGetCurrentIrpStackLocation(irp) };
+    if stack.MinorFunction == IRP_MN_QUERY_POWER {
+        // SAFETY: `Parameters.Power` is the active member of a power IRP.
+        let power = unsafe { stack.Parameters.Power };
+        // SAFETY: a 32-bit enum either way; only read as a system state when Type says so.
+        let state = unsafe { power.State.SystemState };
+        let pv_up = !ext.running.load(Ordering::Acquire).is_null()
+            || UNPLUGGED.load(Ordering::Acquire) != 0;
+        if let Some(reason) = fdo::query_power(power.Type, state, pv_up) {
+            info!("{}", reason);
+            // SAFETY: we own the IRP; a failed query is completed here, not passed down.
+            return unsafe { complete(irp, STATUS_UNSUCCESSFUL) };
+        }
+    }
     // SAFETY: we own the IRP.
     unsafe { IoSkipCurrentIrpStackLocation(irp) };
     // SAFETY: the lower device and an IRP set up for it.

@@ -23,7 +23,16 @@
 //!   the IRP down;
 //! - [`is_pdo`] in every dispatch routine: IRPs for a child go to [`dispatch_pnp`] /
 //!   [`dispatch_power`] / [`dispatch_other`] instead of the FDO's code;
-//! - [`Bus::delete_all`] on the FDO's IRP_MN_REMOVE_DEVICE.
+//! - [`Bus::delete_all`] on the FDO's IRP_MN_REMOVE_DEVICE;
+//! - [`Bus::child_deleted`] from the [`RemovalHook`] and [`Bus::take_rescan`] after a
+//!   BusRelations answer: a child that came back while its old PDO waited for REMOVE gets its
+//!   PDO then ([`xenpci::instances`]: never two PDOs with one instance ID).
+//!
+//! A vbd PDO sends IRP_MN_DEVICE_USAGE_NOTIFICATION on to the platform device's stack and
+//! keeps its own count ([`xenpci::usage`]): `DO_POWER_PAGABLE` follows the paging count, and
+//! QUERY_REMOVE / QUERY_STOP fail while a paging, hibernation or dump file is on it. Each PDO
+//! holds its own reference on the parent's `BUS_INTERFACE_STANDARD` (dropped when it is
+//! deleted); the bus drops the query's reference at the FDO's REMOVE.
 // The WDK's enum constants (`BusQueryDeviceID`, ...) are matched by their WDK names.
 #![allow(non_upper_case_globals)]
 
@@ -31,7 +40,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::mem::size_of;
 use core::ptr::null_mut;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use nt_kernel::irp::*;
 use nt_kernel::ntdef::*;
@@ -49,7 +58,10 @@ use xen_bus::hotplug::{ChildSet, HotplugAction};
 use xen_bus::interface::{provider_accept, BusServices, ChildContext, XenBusChildInterfaceV1};
 use xen_bus::pdo::{on_pnp, on_power, PdoAction, PdoContext, PdoState, PowerAction, Query};
 use xen_hal::DomainId;
+use xen_pv_ids::ChildClass;
 use xenbus::{read_backend, DeviceRef, Store};
+use xenpci::instances::{Admission, Instances};
+use xenpci::usage::{SpecialFiles, UsageType};
 
 /// First `u32` of every child PDO's device extension. The FDO's extension must not start with
 /// this value ([`is_pdo`] tells the two apart by it).
@@ -57,6 +69,16 @@ pub const PDO_EXTENSION_MAGIC: u32 = u32::from_le_bytes(*b"XPDO");
 
 /// The services the children's interface tables reach (the FDO's platform objects).
 pub type Services = &'static dyn BusServices;
+
+/// How a PDO deleted at PnP's IRP_MN_REMOVE_DEVICE tells its bus (the FDO takes its own
+/// locks and calls [`Bus::child_deleted`]).
+#[derive(Clone, Copy)]
+pub struct RemovalHook {
+    /// The FDO's context.
+    pub context: usize,
+    /// Called at PASSIVE_LEVEL, no lock held, before the PDO is deleted.
+    pub deleted: fn(usize, &DeviceRef),
+}
 
 /// A child PDO's device extension.
 #[repr(C)]
@@ -73,8 +95,16 @@ struct PdoExtension {
     /// `None` when the platform has no services (then QUERY_INTERFACE for the child interface
     /// fails and the child driver does not start, with a log line).
     interface: Option<ChildContext<Services>>,
-    /// The parent PCI device's bus interface (DMA adapter), if it gave one.
+    /// The parent PCI device's bus interface (DMA adapter), if it gave one; this PDO holds a
+    /// reference on it (taken at creation, dropped at deletion).
     parent_bus: Option<BUS_INTERFACE_STANDARD>,
+    /// The platform PCI device's PDO: IRP_MN_DEVICE_USAGE_NOTIFICATION goes to its stack.
+    parent: *mut DEVICE_OBJECT,
+    /// Paging, hibernation and dump files on this child ([`SpecialFiles`] packed; changed
+    /// only on this PDO's PnP path).
+    special_files: AtomicU64,
+    /// Told when PnP removes this PDO for good.
+    removal: RemovalHook,
 }
 
 /// Whether `device` is one of our child PDOs.
@@ -117,22 +147,52 @@ struct Entry {
 /// The bus: the children known from xenstore and their PDOs.
 pub struct Bus {
     driver: *mut DRIVER_OBJECT,
+    /// The platform PCI device's PDO (the FDO's stack).
+    parent: *mut DEVICE_OBJECT,
+    removal: RemovalHook,
     children: ChildSet,
     entries: Vec<Entry>,
+    /// Every PDO not yet deleted, by instance (one at a time per instance ID).
+    instances: Instances<DeviceRef>,
     platform: Option<(PlatformResources, Option<Services>)>,
+    /// The parent's bus interface; the bus holds the reference the query returned.
     parent_bus: Option<BUS_INTERFACE_STANDARD>,
+    /// A deletion here let a deferred child in: the FDO rescans ([`Bus::take_rescan`]).
+    rescan: bool,
 }
 
 impl Bus {
-    /// An empty bus for `driver`.
-    pub fn new(driver: *mut DRIVER_OBJECT) -> Bus {
+    /// An empty bus for `driver` on the platform device `parent`.
+    pub fn new(
+        driver: *mut DRIVER_OBJECT,
+        parent: *mut DEVICE_OBJECT,
+        removal: RemovalHook,
+    ) -> Bus {
         Bus {
             driver,
+            parent,
+            removal,
             children: ChildSet::new(),
             entries: Vec::new(),
+            instances: Instances::new(),
             platform: None,
             parent_bus: None,
+            rescan: false,
         }
+    }
+
+    /// Whether a deferred child may now get its PDO (then the FDO rescans); clears the flag.
+    pub fn take_rescan(&mut self) -> bool {
+        core::mem::take(&mut self.rescan)
+    }
+
+    /// A PDO PnP removed was deleted (from [`RemovalHook`]); returns whether a child with its
+    /// instance ID waits, so the caller rescans.
+    ///
+    /// # Safety
+    /// Serialised with every other call on this bus.
+    pub unsafe fn child_deleted(&mut self, device: &DeviceRef) -> bool {
+        self.instances.deleted(device)
     }
 
     /// The platform is up: its raw resources (logged; the children's requirements do not point
@@ -161,6 +221,7 @@ impl Bus {
             }
         );
         self.platform = Some((resources, services));
+        release_interface(self.parent_bus.take());
         self.parent_bus = parent_bus;
     }
 
@@ -189,6 +250,20 @@ impl Bus {
         for action in actions {
             match action {
                 HotplugAction::Added(child) => {
+                    if self.instances.admit(&child.device) == Admission::Defer {
+                        // The old PDO of this instance still waits for PnP's REMOVE: a second
+                        // one with the same instance ID would be a duplicate (bug check 0xCA).
+                        info!(
+                            "child {} back before its old PDO was removed: deferred",
+                            child.device
+                        );
+                        self.children.forget(&child.device);
+                        continue;
+                    }
+                    if self.instances.reserve().is_err() {
+                        self.children.forget(&child.device);
+                        continue;
+                    }
                     let backend = match read_backend(store, &child.device, own_domid) {
                         Ok(b) => b,
                         Err(e) => {
@@ -198,6 +273,10 @@ impl Bus {
                             continue;
                         }
                     };
+                    if self.entries.try_reserve(1).is_err() {
+                        self.children.forget(&child.device);
+                        continue;
+                    }
                     // SAFETY: PASSIVE_LEVEL (caller); our driver object.
                     let pdo = unsafe {
                         create_pdo(
@@ -207,18 +286,15 @@ impl Bus {
                             backend.id,
                             services,
                             self.parent_bus,
+                            self.parent,
+                            self.removal,
                         )
                     };
                     if pdo.is_null() {
                         self.children.forget(&child.device);
                         continue;
                     }
-                    if self.entries.try_reserve(1).is_err() {
-                        // SAFETY: the PDO was never reported; we are its only user.
-                        unsafe { delete_pdo(pdo) };
-                        self.children.forget(&child.device);
-                        continue;
-                    }
+                    self.instances.created(child.device.clone());
                     info!(
                         "child {} added ({})",
                         child.device,
@@ -266,6 +342,7 @@ impl Bus {
                     .reported_missing
                     .store(true, Ordering::Release);
             } else {
+                self.rescan |= self.instances.deleted(&entry.device);
                 // SAFETY: PnP never saw this PDO; nobody else holds it.
                 unsafe { delete_pdo(entry.pdo) };
             }
@@ -330,8 +407,22 @@ impl Bus {
     /// PASSIVE_LEVEL, from the FDO's IRP_MN_REMOVE_DEVICE.
     pub unsafe fn delete_all(&mut self) {
         for entry in self.entries.drain(..) {
+            self.instances.deleted(&entry.device);
             // SAFETY: PnP removed the children before the parent; the PDO is unused.
             unsafe { delete_pdo(entry.pdo) };
+        }
+        // The bus's own reference on the parent's interface (issue 18, item 9).
+        release_interface(self.parent_bus.take());
+    }
+}
+
+/// Drops one reference on a bus interface (`InterfaceDereference`), if there is one.
+fn release_interface(interface: Option<BUS_INTERFACE_STANDARD>) {
+    if let Some(dereference) = interface.and_then(|i| i.InterfaceDereference) {
+        if let Some(i) = interface {
+            // SAFETY: the interface's own routine with its own context, for a reference this
+            // holder took (the query's, or InterfaceReference at PDO creation).
+            unsafe { dereference(i.Context) };
         }
     }
 }
@@ -347,6 +438,8 @@ unsafe fn create_pdo(
     backend_domid: DomainId,
     services: Option<Services>,
     parent_bus: Option<BUS_INTERFACE_STANDARD>,
+    parent: *mut DEVICE_OBJECT,
+    removal: RemovalHook,
 ) -> *mut DEVICE_OBJECT {
     let own_path = match child.device.dir() {
         Ok(p) => p,
@@ -384,8 +477,18 @@ unsafe fn create_pdo(
             child: child.clone(),
             interface,
             parent_bus,
+            parent,
+            special_files: AtomicU64::new(0),
+            removal,
         })
     };
+    // The PDO's own reference on the parent's interface, dropped in delete_pdo.
+    if let Some(bus) = parent_bus {
+        if let Some(reference) = bus.InterfaceReference {
+            // SAFETY: the parent's routine with its own context.
+            unsafe { reference(bus.Context) };
+        }
+    }
     // SAFETY: our new device object.
     let flags = unsafe { &mut (*pdo).Flags };
     *flags |= DO_POWER_PAGABLE;
@@ -409,6 +512,9 @@ unsafe fn delete_pdo(pdo: *mut DEVICE_OBJECT) {
             n
         );
     }
+    // SAFETY: as above (read before the extension is dropped).
+    let parent_bus = unsafe { (*ext).parent_bus };
+    release_interface(parent_bus);
     // SAFETY: as above.
     unsafe { core::ptr::drop_in_place(ext) };
     // SAFETY: as above.
@@ -473,73 +579,140 @@ unsafe extern "system" fn bus_data_none(
     0
 }
 
-/// Sends IRP_MN_QUERY_INTERFACE for `GUID_BUS_INTERFACE_STANDARD` to the top of the parent's
-/// stack (below the FDO) and returns the answer: the children's `GetDmaAdapter` is the parent
-/// PCI device's.
+/// Sends a PnP IRP set up by `setup` to the top of the stack `device` is in, waits for it,
+/// and returns its final status (STATUS_INSUFFICIENT_RESOURCES if no IRP could be made).
 ///
 /// # Safety
-/// PASSIVE_LEVEL; `lower` is the device the FDO is attached to.
-pub unsafe fn query_parent_bus_interface(
-    lower: *mut DEVICE_OBJECT,
-) -> Option<BUS_INTERFACE_STANDARD> {
+/// PASSIVE_LEVEL; `device` is a live device object; whatever `setup` points the IRP at lives
+/// until this returns.
+unsafe fn call_stack(
+    device: *mut DEVICE_OBJECT,
+    setup: impl FnOnce(&mut IO_STACK_LOCATION),
+) -> NTSTATUS {
     // SAFETY: a valid device; returns a referenced top-of-stack device.
-    let target = unsafe { IoGetAttachedDeviceReference(lower) };
+    let target = unsafe { IoGetAttachedDeviceReference(device) };
     if target.is_null() {
-        return None;
+        return STATUS_NO_SUCH_DEVICE;
     }
     // SAFETY: `target` is valid and referenced.
     let stack_size = unsafe { (*target).StackSize };
     // SAFETY: plain allocation of an IRP with enough locations for the target stack.
     let irp = unsafe { IoAllocateIrp(stack_size, FALSE) };
-    let mut result = None;
+    let mut status = STATUS_INSUFFICIENT_RESOURCES;
     if !irp.is_null() {
-        let mut interface = core::mem::MaybeUninit::<BUS_INTERFACE_STANDARD>::zeroed();
         let mut event = core::mem::MaybeUninit::<KEVENT>::uninit();
         let event_ptr = event.as_mut_ptr();
         // SAFETY: storage for a KEVENT that lives until the wait ends.
         unsafe { KeInitializeEvent(event_ptr, NotificationEvent, FALSE) };
-        // SAFETY: our new IRP.
+        // SAFETY: our new IRP; PnP IRPs start as STATUS_NOT_SUPPORTED.
         unsafe { (*irp).IoStatus.Status = STATUS_NOT_SUPPORTED };
         // SAFETY: our new IRP has at least one location.
         let next = unsafe { IoGetNextIrpStackLocation(irp) };
         // SAFETY: a valid stack location of our IRP.
         let next = unsafe { &mut *next };
         next.MajorFunction = IRP_MJ_PNP;
-        next.MinorFunction = IRP_MN_QUERY_INTERFACE;
-        next.Parameters.QueryInterface = IO_STACK_LOCATION_QueryInterface {
-            InterfaceType: &GUID_BUS_INTERFACE_STANDARD,
-            Size: size_of::<BUS_INTERFACE_STANDARD>() as USHORT,
-            Version: 1,
-            Interface: interface.as_mut_ptr().cast(),
-            InterfaceSpecificData: null_mut(),
-        };
+        setup(next);
         // SAFETY: the event outlives the completion (we wait below).
         unsafe { IoSetCompletionRoutine(irp, Some(signal), event_ptr.cast(), true, true, true) };
         // SAFETY: the IRP is set up for `target`.
-        let status = unsafe { IoCallDriver(target, irp) };
-        if status == STATUS_PENDING {
+        let called = unsafe { IoCallDriver(target, irp) };
+        if called == STATUS_PENDING {
             // SAFETY: PASSIVE_LEVEL; the event is initialised.
             unsafe {
                 KeWaitForSingleObject(event_ptr.cast(), Executive, KernelMode, FALSE, null_mut())
             };
         }
         // SAFETY: the completion routine kept the IRP for us.
-        let status = unsafe { (*irp).IoStatus.Status };
-        if NT_SUCCESS(status) {
-            // SAFETY: the parent filled the interface.
-            result = Some(unsafe { interface.assume_init() });
-        } else {
-            warn!(
-                "parent gave no bus interface ({:#010x}): children get no DMA adapter",
-                status
-            );
-        }
+        status = unsafe { (*irp).IoStatus.Status };
         // SAFETY: our IRP, completed and kept.
         unsafe { IoFreeIrp(irp) };
     }
     // SAFETY: drops the reference IoGetAttachedDeviceReference took.
     unsafe { ObfDereferenceObject(target.cast()) };
-    result
+    status
+}
+
+/// Sends IRP_MN_QUERY_INTERFACE for `GUID_BUS_INTERFACE_STANDARD` to the top of the parent's
+/// stack (below the FDO) and returns the answer: the children's `GetDmaAdapter` is the parent
+/// PCI device's. The caller holds the one reference the answer carries (dropped by
+/// [`Bus::delete_all`] once handed to [`Bus::set_platform`]).
+///
+/// # Safety
+/// PASSIVE_LEVEL; `lower` is the device the FDO is attached to.
+pub unsafe fn query_parent_bus_interface(
+    lower: *mut DEVICE_OBJECT,
+) -> Option<BUS_INTERFACE_STANDARD> {
+    let mut interface = core::mem::MaybeUninit::<BUS_INTERFACE_STANDARD>::zeroed();
+    let interface_ptr = interface.as_mut_ptr();
+    // SAFETY: PASSIVE_LEVEL (caller); the GUID is static, the interface buffer lives here.
+    let status = unsafe {
+        call_stack(lower, |next| {
+            next.MinorFunction = IRP_MN_QUERY_INTERFACE;
+            next.Parameters.QueryInterface = IO_STACK_LOCATION_QueryInterface {
+                InterfaceType: &GUID_BUS_INTERFACE_STANDARD,
+                Size: size_of::<BUS_INTERFACE_STANDARD>() as USHORT,
+                Version: 1,
+                Interface: interface_ptr.cast(),
+                InterfaceSpecificData: null_mut(),
+            };
+        })
+    };
+    if NT_SUCCESS(status) {
+        // SAFETY: the parent filled the interface.
+        Some(unsafe { interface.assume_init() })
+    } else {
+        warn!(
+            "parent gave no bus interface ({:#010x}): children get no DMA adapter",
+            status
+        );
+        None
+    }
+}
+
+/// IRP_MN_DEVICE_USAGE_NOTIFICATION on a vbd PDO (issue 18, item 8): sent on to the platform
+/// device's stack (our FDO counts it there and refuses QUERY_REMOVE while it holds), counted
+/// here ([`xenpci::usage`]), `DO_POWER_PAGABLE` changed per the rule. Returns the status to
+/// complete the child's IRP with.
+///
+/// # Safety
+/// PASSIVE_LEVEL; `device` is the PDO of `ext`, on its PnP path.
+unsafe fn usage_notification(
+    ext: &PdoExtension,
+    device: *mut DEVICE_OBJECT,
+    kind: u32,
+    in_path: bool,
+) -> NTSTATUS {
+    let mut files = SpecialFiles::unpack(ext.special_files.load(Ordering::Acquire));
+    // SAFETY: our PDO.
+    let inrush = unsafe { (*device).Flags } & DO_POWER_INRUSH != 0;
+    let (notice, change) = files.before(UsageType::from_code(kind), in_path, inrush);
+    // SAFETY: our PDO, on its PnP path.
+    unsafe { crate::driver::set_pagable(device, change) };
+    // SAFETY: PASSIVE_LEVEL; the parent PDO outlives its children.
+    let status = unsafe {
+        call_stack(ext.parent, |next| {
+            next.MinorFunction = IRP_MN_DEVICE_USAGE_NOTIFICATION;
+            next.Parameters.UsageNotification = IO_STACK_LOCATION_UsageNotification {
+                InPath: BOOLEAN::from(in_path),
+                Reserved: [0; 3],
+                _Pad0: 0,
+                Type: kind,
+            };
+        })
+    };
+    let (change, succeeded) = files.after(notice, NT_SUCCESS(status));
+    // SAFETY: as above.
+    unsafe { crate::driver::set_pagable(device, change) };
+    ext.special_files.store(files.pack(), Ordering::Release);
+    info!(
+        "{}: usage notification type {} in path {}: parent {:#010x}, now {:?}",
+        ext.child.device, kind, in_path, status, files
+    );
+    if succeeded {
+        STATUS_SUCCESS
+    } else {
+        status
+    }
 }
 
 unsafe extern "system" fn signal(
@@ -571,6 +744,24 @@ pub unsafe fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATU
         reported_missing: ext.reported_missing.load(Ordering::Acquire),
         class: ext.child.class,
     };
+    let files = SpecialFiles::unpack(ext.special_files.load(Ordering::Acquire));
+    if minor == IRP_MN_DEVICE_USAGE_NOTIFICATION && ext.child.class == ChildClass::Vbd {
+        // SAFETY: the member for IRP_MN_DEVICE_USAGE_NOTIFICATION.
+        let notice = unsafe { stack.Parameters.UsageNotification };
+        // SAFETY: PASSIVE_LEVEL (PnP); our PDO and an IRP we own.
+        let status = unsafe { usage_notification(ext, device, notice.Type, notice.InPath != 0) };
+        // SAFETY: we own the IRP.
+        return unsafe { complete(irp, status) };
+    }
+    if matches!(minor, IRP_MN_QUERY_REMOVE_DEVICE | IRP_MN_QUERY_STOP_DEVICE) && !files.may_remove()
+    {
+        info!(
+            "{}: removal refused: paging, hibernation or dump file on it ({:?})",
+            ext.child.device, files
+        );
+        // SAFETY: we own the IRP.
+        return unsafe { complete(irp, STATUS_UNSUCCESSFUL) };
+    }
     // Each arm reads the `Parameters` member of its minor function.
     let argument = match minor {
         // SAFETY: the member for IRP_MN_QUERY_ID.
@@ -603,6 +794,8 @@ pub unsafe fn dispatch_pnp(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATU
             ext.state.store(PdoState::Deleted as u8, Ordering::Release);
             // SAFETY: we own the IRP; completed before the device goes away.
             let status = unsafe { complete(irp, STATUS_SUCCESS) };
+            // The bus may now create a PDO with this instance ID again.
+            (ext.removal.deleted)(ext.removal.context, &ext.child.device);
             // SAFETY: PnP's last IRP to this PDO; the bus forgot it when it reported it missing.
             unsafe { delete_pdo(device) };
             status

@@ -1,5 +1,5 @@
-//! Registry reads and writes DriverEntry needs (`ZwOpenKey`, `ZwQueryValueKey`, ...), at
-//! PASSIVE_LEVEL.
+//! Registry reads and writes DriverEntry needs (`ZwOpenKey`, `ZwQueryValueKey`, ...), and the
+//! image stamps (`ZwQueryFullAttributesFile`), at PASSIVE_LEVEL.
 
 use alloc::vec::Vec;
 use core::mem::size_of;
@@ -62,6 +62,13 @@ impl Key {
         let mut name = Unicode::new(path)?;
         let mut string = name.string();
         Self::open_string(&mut string, null_mut(), KEY_READ)
+    }
+
+    /// Opens `path` (absolute) with `access`.
+    pub fn open_with(path: &str, access: ACCESS_MASK) -> Option<Key> {
+        let mut name = Unicode::new(path)?;
+        let mut string = name.string();
+        Self::open_string(&mut string, null_mut(), access)
     }
 
     /// Opens a key named by a `UNICODE_STRING` (the service key DriverEntry gets).
@@ -158,10 +165,25 @@ impl Key {
         }
     }
 
+    /// Reads a REG_QWORD path stamp ([`xenpci::boot::path_stamp_value`]).
+    pub fn read_path_stamp(&self, name: &str) -> Option<xen_platform::evidence::PathStamp> {
+        let (value_type, data) = self.read(name)?;
+        xenpci::boot::path_stamp_value(value_type, &data)
+    }
+
     /// Reads a REG_SZ as UTF-16 units.
     pub fn read_utf16(&self, name: &str) -> Option<Vec<u16>> {
+        self.read_string(name, false)
+    }
+
+    /// Reads a REG_SZ or REG_EXPAND_SZ (unexpanded) as UTF-16 units (`ImagePath`).
+    pub fn read_path(&self, name: &str) -> Option<Vec<u16>> {
+        self.read_string(name, true)
+    }
+
+    fn read_string(&self, name: &str, expand_ok: bool) -> Option<Vec<u16>> {
         let (value_type, data) = self.read(name)?;
-        if value_type != REG_SZ {
+        if value_type != REG_SZ && !(expand_ok && value_type == REG_EXPAND_SZ) {
             return None;
         }
         let mut units = Vec::new();
@@ -175,22 +197,76 @@ impl Key {
 
     /// Writes a REG_DWORD.
     pub fn write_dword(&self, name: &str, value: u32) -> bool {
+        self.write_bytes(name, REG_DWORD, &mut value.to_le_bytes())
+    }
+
+    /// Writes a REG_QWORD.
+    pub fn write_qword(&self, name: &str, value: u64) -> bool {
+        self.write_bytes(name, REG_QWORD, &mut value.to_le_bytes())
+    }
+
+    fn write_bytes(&self, name: &str, value_type: ULONG, data: &mut [u8]) -> bool {
         let Some(mut name) = Unicode::new(name) else {
             return false;
         };
         let mut string = name.string();
-        let mut data = value.to_le_bytes();
-        // SAFETY: the name and the 4 data bytes live for the call.
+        // SAFETY: the name and the data bytes live for the call.
         let status = unsafe {
             ZwSetValueKey(
                 self.0,
                 &mut string,
                 0,
-                REG_DWORD,
+                value_type,
                 data.as_mut_ptr().cast(),
-                4,
+                data.len() as ULONG,
             )
         };
         NT_SUCCESS(status)
     }
+
+    /// Deletes value `name`; a value that does not exist counts as deleted.
+    pub fn delete_value(&self, name: &str) -> bool {
+        let Some(mut name) = Unicode::new(name) else {
+            return false;
+        };
+        let mut string = name.string();
+        // SAFETY: an open key; the name lives for the call.
+        let status = unsafe { ZwDeleteValueKey(self.0, &mut string) };
+        NT_SUCCESS(status) || status == STATUS_OBJECT_NAME_NOT_FOUND
+    }
+
+    /// Carries out one operation of the arm write.
+    pub fn apply(&self, op: xenpci::boot::RegistryOp) -> bool {
+        use xenpci::boot::RegistryOp;
+        match op {
+            RegistryOp::Dword(name, value) => self.write_dword(name, value),
+            RegistryOp::Qword(name, value) => self.write_qword(name, value),
+            RegistryOp::Delete(name) => self.delete_value(name),
+        }
+    }
+
+    /// `ZwFlushKey`: the key's changes are on disk when this returns `true`.
+    pub fn flush(&self) -> bool {
+        // SAFETY: an open key.
+        NT_SUCCESS(unsafe { ZwFlushKey(self.0) })
+    }
+}
+
+/// The stamp (size, last-write time) of the file at NT path `path` (UTF-16, no NUL), `None`
+/// if it cannot be queried.
+pub fn file_stamp(path: &[u16]) -> Option<xen_platform::evidence::ImageStamp> {
+    let mut units = Vec::new();
+    units.try_reserve_exact(path.len() + 1).ok()?;
+    units.extend_from_slice(path);
+    units.push(0);
+    let mut name = Unicode { units };
+    let mut string = name.string();
+    let mut attrs = attributes(&mut string, null_mut());
+    let mut info = FILE_NETWORK_OPEN_INFORMATION::default();
+    // SAFETY: PASSIVE_LEVEL (DriverEntry); `attrs`, its name and `info` live for the call.
+    let status = unsafe { ZwQueryFullAttributesFile(&mut attrs, &mut info) };
+    if !NT_SUCCESS(status) {
+        return None;
+    }
+    xenpci::boot::image_stamp(info.EndOfFile, info.LastWriteTime)
 }

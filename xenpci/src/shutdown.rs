@@ -176,6 +176,20 @@ mod tests {
         assert!(reboot_only.reboot && !reboot_only.poweroff);
     }
 
+    /// Issue 18, item 4: hibernation is refused while PV is up, so the toolstack is never told
+    /// it could ask for it: no request advertises `control/feature-s4` (or S3), and a
+    /// `hibernate` / `s4` request is not one xenpci takes.
+    #[test]
+    fn s4_is_never_advertised_or_taken() {
+        for request in ShutdownRequest::ALL {
+            let key = request.feature_key().unwrap_or("");
+            assert!(!key.ends_with("-s4") && !key.ends_with("-s3"), "{key}");
+        }
+        for word in [&b"hibernate"[..], b"s4"] {
+            assert!(ShutdownRequest::parse(word).is_err());
+        }
+    }
+
     #[test]
     fn every_request_maps_to_its_action() {
         for request in ShutdownRequest::ALL {

@@ -1116,6 +1116,30 @@ pub const KEY_ALL_ACCESS: ACCESS_MASK = 0x000F_003F;
 pub const REG_SZ: ULONG = 1;
 /// `REG_DWORD`.
 pub const REG_DWORD: ULONG = 4;
+/// `REG_EXPAND_SZ`.
+pub const REG_EXPAND_SZ: ULONG = 2;
+/// `REG_QWORD`.
+pub const REG_QWORD: ULONG = 11;
+
+/// `FILE_NETWORK_OPEN_INFORMATION` (what `ZwQueryFullAttributesFile` returns).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FILE_NETWORK_OPEN_INFORMATION {
+    /// `CreationTime`.
+    pub CreationTime: LARGE_INTEGER,
+    /// `LastAccessTime`.
+    pub LastAccessTime: LARGE_INTEGER,
+    /// `LastWriteTime` (100 ns units since 1601).
+    pub LastWriteTime: LARGE_INTEGER,
+    /// `ChangeTime`.
+    pub ChangeTime: LARGE_INTEGER,
+    /// `AllocationSize`.
+    pub AllocationSize: LARGE_INTEGER,
+    /// `EndOfFile` (the file size in bytes).
+    pub EndOfFile: LARGE_INTEGER,
+    /// `FileAttributes`.
+    pub FileAttributes: ULONG,
+}
 /// `REG_MULTI_SZ`.
 pub const REG_MULTI_SZ: ULONG = 7;
 /// `PLUGPLAY_REGKEY_DEVICE`.
@@ -1443,6 +1467,15 @@ unsafe extern "system" {
     ) -> NTSTATUS;
     /// `ZwClose`.
     pub fn ZwClose(Handle: HANDLE) -> NTSTATUS;
+    /// `ZwDeleteValueKey`.
+    pub fn ZwDeleteValueKey(KeyHandle: HANDLE, ValueName: *mut UNICODE_STRING) -> NTSTATUS;
+    /// `ZwFlushKey`: writes the key's changes to disk before returning.
+    pub fn ZwFlushKey(KeyHandle: HANDLE) -> NTSTATUS;
+    /// `ZwQueryFullAttributesFile` (PASSIVE_LEVEL).
+    pub fn ZwQueryFullAttributesFile(
+        ObjectAttributes: *mut OBJECT_ATTRIBUTES,
+        FileInformation: *mut FILE_NETWORK_OPEN_INFORMATION,
+    ) -> NTSTATUS;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,9 @@
 //!   `SurpriseRemovalOK` (no "unsafe removal" warning).
 //! - Hot-plugged vbd and vif children (attached after the bus's first scan) are `Removable`,
 //!   so Windows offers "safely remove" for them; boot-time devices (the system disk) are not.
-//! - `UniqueID`: the instance ID (the xenstore id) is unique on this bus and stable.
+//! - `UniqueID`: the instance ID (the xenstore id) is unique on this bus and stable; xenpci never
+//!   has two PDOs with one instance ID alive (a re-attach before PnP removed the old PDO waits,
+//!   `xenpci::instances`), which is what makes it unique system-wide under our `XEN\` IDs.
 //! - No eject, no lock, no wake; D0 in S0, D3 in every sleep state; `Address` and `UINumber`
 //!   carry the xenstore id.
 

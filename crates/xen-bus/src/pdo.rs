@@ -214,7 +214,9 @@ pub fn on_pnp(ctx: &PdoContext, code: u8, relation_type: u32) -> PdoAction {
         READ_CONFIG | WRITE_CONFIG => PdoAction::Fail(status::NOT_SUPPORTED),
         // EjectSupported is not set; the toolstack detaches devices, not Windows.
         EJECT => PdoAction::Fail(status::NOT_SUPPORTED),
-        // Paging, dump and hibernation files live on PV disks: accepted for vbds only.
+        // Paging, dump and hibernation files live on PV disks: accepted for vbds only. (xenpci's
+        // glue handles the vbd case itself before asking here: it sends the notification to the
+        // parent's stack and counts it, see `xenpci::usage`.)
         DEVICE_USAGE_NOTIFICATION => {
             if ctx.class == ChildClass::Vbd {
                 PdoAction::Succeed { next: ctx.state }
