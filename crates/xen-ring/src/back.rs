@@ -7,10 +7,14 @@ use xen_hal::SharedMemory;
 
 use crate::error::RingError;
 use crate::layout::{RingEntry, RingLayout, SharedRing, REQ_EVENT, REQ_PROD, RSP_EVENT, RSP_PROD};
+use crate::slot::Slot;
 
 /// The backend's view of a shared ring (`struct *_back_ring` of `io/ring.h`).
 ///
-/// The host-test simulator's blkback and netback use it. The frontend is the peer here: a
+/// The host-test simulator's blkback and netback use it. Requests are taken in batches as on the
+/// frontend: [`BackRing::unconsumed_requests`] reads and checks `req_prod` once,
+/// [`BackRing::take_request`] copies requests out up to the checked point; responses are filled
+/// in place with [`BackRing::push_response_with`]. The frontend is the peer here: a
 /// `req_prod` more than a ring's worth ahead of the responses wedges the ring in
 /// [`RingError::RequestProducerOverflow`].
 #[derive(Debug)]
@@ -22,6 +26,9 @@ pub struct BackRing<Req, Rsp> {
     rsp_prod: u32,
     /// Next request to consume.
     req_cons: u32,
+    /// End of the checked batch (set by `unconsumed_requests`): requests below it may be taken
+    /// without re-reading `req_prod`.
+    req_limit: u32,
     failed: Option<RingError>,
     _entries: PhantomData<fn(Req) -> Rsp>,
 }
@@ -37,6 +44,7 @@ impl<Req: RingEntry, Rsp: RingEntry> BackRing<Req, Rsp> {
             rsp_prod_pvt: rsp_prod,
             rsp_prod,
             req_cons: rsp_prod,
+            req_limit: rsp_prod,
             failed: None,
             _entries: PhantomData,
         })
@@ -88,7 +96,8 @@ impl<Req: RingEntry, Rsp: RingEntry> BackRing<Req, Rsp> {
 
     /// Number of requests published and not yet consumed (`RING_HAS_UNCONSUMED_REQUESTS`:
     /// limited by the slots not taken by unanswered requests), after checking the frontend's
-    /// `req_prod` (`RING_REQUEST_PROD_OVERFLOW`).
+    /// `req_prod` (`RING_REQUEST_PROD_OVERFLOW`; one read of `req_prod`). They can then be taken
+    /// with [`BackRing::take_request`].
     pub fn unconsumed_requests(&mut self) -> Result<u32, RingError> {
         self.check()?;
         let req_prod = match self.ring.load(REQ_PROD, Ordering::Acquire) {
@@ -103,7 +112,20 @@ impl<Req: RingEntry, Rsp: RingEntry> BackRing<Req, Rsp> {
         }
         let published = req_prod.wrapping_sub(self.req_cons);
         let room = self.size().saturating_sub(self.pending_responses());
-        Ok(published.min(room))
+        let count = published.min(room);
+        self.req_limit = self.req_cons.wrapping_add(count);
+        Ok(count)
+    }
+
+    /// Copies out the next request of the batch last checked by
+    /// [`BackRing::unconsumed_requests`] or [`BackRing::final_check_for_requests`], without
+    /// reading `req_prod` again; `None` when that batch is used up.
+    pub fn take_request(&mut self) -> Result<Option<Req>, RingError> {
+        self.check()?;
+        if self.req_cons == self.req_limit {
+            return Ok(None);
+        }
+        self.read_request()
     }
 
     /// Copies out the next request, if the frontend has published one.
@@ -111,10 +133,33 @@ impl<Req: RingEntry, Rsp: RingEntry> BackRing<Req, Rsp> {
         if self.unconsumed_requests()? == 0 {
             return Ok(None);
         }
+        self.read_request()
+    }
+
+    fn read_request(&mut self) -> Result<Option<Req>, RingError> {
         match self.ring.read_entry(self.req_cons) {
             Ok(request) => {
                 self.req_cons = self.req_cons.wrapping_add(1);
                 Ok(Some(request))
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// Fills the slot at `rsp_prod_pvt` in place through `fill` and advances it; only as many
+    /// responses as requests were consumed can be pushed. If `fill` fails the slot is not used.
+    pub fn push_response_with<R>(
+        &mut self,
+        fill: impl FnOnce(&mut Slot<'_, Rsp>) -> Result<R, RingError>,
+    ) -> Result<R, RingError> {
+        self.check()?;
+        if self.pending_responses() == 0 {
+            return Err(RingError::NoRequestToAnswer);
+        }
+        match fill(&mut self.ring.slot(self.rsp_prod_pvt)) {
+            Ok(value) => {
+                self.rsp_prod_pvt = self.rsp_prod_pvt.wrapping_add(1);
+                Ok(value)
             }
             Err(e) => Err(self.fail(e)),
         }

@@ -136,6 +136,11 @@ impl SharedRing {
         Ok(self.mem.read_obj(self.layout.slot_offset(index))?)
     }
 
+    /// The entry at `index`, to be filled in place.
+    pub(crate) fn slot<T: RingEntry>(&self, index: u32) -> crate::slot::Slot<'_, T> {
+        crate::slot::Slot::new(self.mem, self.layout.slot_offset(index))
+    }
+
     /// Copies `value` into the entry at `index` (volatile).
     pub(crate) fn write_entry<T: RingEntry>(&self, index: u32, value: &T) -> Result<(), RingError> {
         Ok(self.mem.write_obj(self.layout.slot_offset(index), value)?)

@@ -46,8 +46,10 @@ mod front;
 pub mod hostile;
 pub mod ids;
 pub mod layout;
+mod slot;
 
 pub use back::BackRing;
 pub use error::RingError;
 pub use front::FrontRing;
 pub use layout::{RingEntry, RingLayout, MAX_RING_PAGE_ORDER};
+pub use slot::Slot;
