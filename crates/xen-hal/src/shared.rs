@@ -6,6 +6,7 @@
 //!
 //! This is the one module of the crate that holds `unsafe` code.
 
+use core::marker::PhantomData;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
@@ -66,6 +67,28 @@ impl SharedMemory {
         }
     }
 
+    /// The `T`-sized object at `offset`, checked once here (in bounds, aligned for `T`) so
+    /// that its field accesses are checked only against the size of `T`.
+    #[inline]
+    pub fn object<T>(&self, offset: usize) -> Result<SharedObject<T>, OutOfBounds> {
+        let ptr = self.check(
+            offset,
+            core::mem::size_of::<T>(),
+            core::mem::align_of::<T>(),
+        )?;
+        match NonNull::new(ptr) {
+            Some(base) => Ok(SharedObject {
+                base,
+                _object: PhantomData,
+            }),
+            None => Err(OutOfBounds {
+                offset,
+                len: core::mem::size_of::<T>(),
+            }),
+        }
+    }
+
+    #[inline]
     fn check(&self, offset: usize, len: usize, align: usize) -> Result<*mut u8, OutOfBounds> {
         let end = offset.checked_add(len).ok_or(OutOfBounds { offset, len })?;
         if end > self.len {
@@ -80,48 +103,36 @@ impl SharedMemory {
 
     /// Copies `dst.len()` bytes starting at `offset` out of shared memory (volatile).
     ///
-    /// The copy moves the widest naturally aligned units the shared side allows: single bytes
-    /// and narrower words up to the first 16-byte boundary, then 16-byte units, then the tail
-    /// narrowing again. Each unit is one volatile load; the bytes are a snapshot that the peer
-    /// may have been changing meanwhile, so validate them before use.
+    /// The copy moves the widest naturally aligned units the shared side allows: 1-, 2-, 4- and
+    /// 8-byte units up to the first 16-byte boundary, then 16-byte units (four per loop step),
+    /// then the tail in narrowing units. Each unit is one volatile load; the bytes are a
+    /// snapshot that the peer may have been changing meanwhile, so validate them before use.
+    ///
+    /// Copies of at least [`BULK_COPY_MIN`] bytes (payload pages) are one `rep movsb` on x86_64
+    /// instead: an instruction the compiler cannot split, repeat or elide, which moves whole
+    /// cache lines without using vector registers (so it is as fine in kernel code as the
+    /// 16-byte units), at `memcpy` speed.
+    #[inline]
     pub fn read_bytes(&self, offset: usize, dst: &mut [u8]) -> Result<(), OutOfBounds> {
         let ptr = self.check(offset, dst.len(), 1)?;
-        let (head, body) = split_for_wide(ptr, dst.len());
-        let (dst_head, rest) = dst
-            .split_at_mut_checked(head)
-            .ok_or(OutOfBounds { offset, len: head })?;
-        let (dst_body, dst_tail) = rest
-            .split_at_mut_checked(body)
-            .ok_or(OutOfBounds { offset, len: body })?;
-        read_narrow(ptr, dst_head);
-        let body_ptr = ptr.wrapping_add(head);
-        for (i, chunk) in dst_body.chunks_exact_mut(WIDE).enumerate() {
-            // SAFETY: `body_ptr + i * WIDE` is WIDE-aligned (`split_for_wide`) and its WIDE bytes
-            // lie inside the window (checked above), which `new` promises is mapped.
-            unsafe { read_unit::<Wide>(body_ptr.wrapping_add(i * WIDE).cast(), chunk) };
+        if dst.len() >= BULK_COPY_MIN {
+            bulk_copy(dst.as_mut_ptr(), ptr, dst.len());
+        } else {
+            copy_out(ptr, dst);
         }
-        read_narrow(body_ptr.wrapping_add(body), dst_tail);
         Ok(())
     }
 
-    /// Copies `src` into shared memory at `offset` (volatile), in the same units as
+    /// Copies `src` into shared memory at `offset` (volatile), in the units of
     /// [`SharedMemory::read_bytes`].
+    #[inline]
     pub fn write_bytes(&self, offset: usize, src: &[u8]) -> Result<(), OutOfBounds> {
         let ptr = self.check(offset, src.len(), 1)?;
-        let (head, body) = split_for_wide(ptr, src.len());
-        let (src_head, rest) = src
-            .split_at_checked(head)
-            .ok_or(OutOfBounds { offset, len: head })?;
-        let (src_body, src_tail) = rest
-            .split_at_checked(body)
-            .ok_or(OutOfBounds { offset, len: body })?;
-        write_narrow(ptr, src_head);
-        let body_ptr = ptr.wrapping_add(head);
-        for (i, chunk) in src_body.chunks_exact(WIDE).enumerate() {
-            // SAFETY: as in `read_bytes`: WIDE-aligned, inside the window, mapped.
-            unsafe { write_unit::<Wide>(body_ptr.wrapping_add(i * WIDE).cast(), chunk) };
+        if src.len() >= BULK_COPY_MIN {
+            bulk_copy(ptr, src.as_ptr(), src.len());
+        } else {
+            copy_in(ptr, src);
         }
-        write_narrow(body_ptr.wrapping_add(body), src_tail);
         Ok(())
     }
 
@@ -140,19 +151,35 @@ impl SharedMemory {
     }
 
     /// Copies a plain-data value out of shared memory (a snapshot: validate it before use).
+    ///
+    /// Values smaller than [`BULK_COPY_MIN`] (ring entries, headers) are copied by code
+    /// specialised for their size, inline in the caller.
+    #[inline]
     pub fn read_obj<T: FromBytes + IntoBytes>(&self, offset: usize) -> Result<T, OutOfBounds> {
         let mut value = T::new_zeroed();
-        self.read_bytes(offset, value.as_mut_bytes())?;
+        if core::mem::size_of::<T>() >= BULK_COPY_MIN {
+            self.read_bytes(offset, value.as_mut_bytes())?;
+        } else {
+            let ptr = self.check(offset, core::mem::size_of::<T>(), 1)?;
+            copy_out(ptr, value.as_mut_bytes());
+        }
         Ok(value)
     }
 
-    /// Copies a plain-data value into shared memory.
+    /// Copies a plain-data value into shared memory (inline for small values, as `read_obj`).
+    #[inline]
     pub fn write_obj<T: IntoBytes + Immutable>(
         &self,
         offset: usize,
         value: &T,
     ) -> Result<(), OutOfBounds> {
-        self.write_bytes(offset, value.as_bytes())
+        if core::mem::size_of::<T>() >= BULK_COPY_MIN {
+            self.write_bytes(offset, value.as_bytes())
+        } else {
+            let ptr = self.check(offset, core::mem::size_of::<T>(), 1)?;
+            copy_in(ptr, value.as_bytes());
+            Ok(())
+        }
     }
 
     /// Volatile read of an aligned `u8`.
@@ -281,6 +308,123 @@ impl SharedMemory {
     }
 }
 
+/// One `T` in shared memory (a ring entry, a header), made by [`SharedMemory::object`]: the
+/// object lies inside a window and is aligned for `T`, so accesses to it and its fields are
+/// checked only against the size of `T`, mostly at compile time.
+///
+/// Like [`SharedMemory`] it is a handle, not a reference: every access is a volatile copy, and
+/// what is read is a snapshot to validate.
+pub struct SharedObject<T> {
+    base: NonNull<u8>,
+    _object: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for SharedObject<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for SharedObject<T> {}
+
+impl<T> core::fmt::Debug for SharedObject<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SharedObject")
+            .field("base", &self.base)
+            .field("len", &core::mem::size_of::<T>())
+            .finish()
+    }
+}
+
+// SAFETY: as for `SharedMemory`: only volatile accesses, to memory its creator keeps mapped.
+unsafe impl<T> Send for SharedObject<T> {}
+// SAFETY: as for `Send`.
+unsafe impl<T> Sync for SharedObject<T> {}
+
+impl<T: FromBytes + IntoBytes + Immutable> SharedObject<T> {
+    /// Copies the whole object out (volatile, widest aligned units).
+    #[inline]
+    pub fn read(&self) -> T {
+        let mut value = T::new_zeroed();
+        copy_out(self.base.as_ptr(), value.as_mut_bytes());
+        value
+    }
+
+    /// Copies the whole object out into `dst`, its final place (no further move of the copy).
+    #[inline]
+    pub fn read_into(&self, dst: &mut T) {
+        copy_out(self.base.as_ptr(), dst.as_mut_bytes());
+    }
+
+    /// Copies `value` over the whole object (volatile, widest aligned units).
+    #[inline]
+    pub fn write(&self, value: &T) {
+        copy_in(self.base.as_ptr(), value.as_bytes());
+    }
+
+    /// Writes `value` at byte `field_offset` of the object (use `core::mem::offset_of!`). A
+    /// naturally aligned field of 1, 2, 4 or 8 bytes is one volatile store.
+    #[inline]
+    pub fn write_at<V: IntoBytes + Immutable>(
+        &self,
+        field_offset: usize,
+        value: &V,
+    ) -> Result<(), OutOfBounds> {
+        let ptr = self.field::<V>(field_offset)?;
+        let bytes = value.as_bytes();
+        if Self::aligned_unit::<V>(field_offset) {
+            match bytes.len() {
+                // SAFETY (each arm): the field lies inside the object (`field`), which lies
+                // inside a window (`SharedMemory::object`); it is aligned to its size
+                // (`aligned_unit`: the object is aligned for `T`, at least that much).
+                1 => unsafe { write_unit::<u8>(ptr, bytes) },
+                // SAFETY: as above.
+                2 => unsafe { write_unit::<u16>(ptr.cast(), bytes) },
+                // SAFETY: as above.
+                4 => unsafe { write_unit::<u32>(ptr.cast(), bytes) },
+                // SAFETY: as above.
+                _ => unsafe { write_unit::<u64>(ptr.cast(), bytes) },
+            }
+        } else {
+            copy_in(ptr, bytes);
+        }
+        Ok(())
+    }
+
+    /// Whether a `V` at `field_offset` is one unit of 1, 2, 4 or 8 bytes aligned to its size,
+    /// known from `T`'s alignment alone (constant for a constant offset).
+    #[inline(always)]
+    fn aligned_unit<V>(field_offset: usize) -> bool {
+        let len = core::mem::size_of::<V>();
+        matches!(len, 1 | 2 | 4 | 8)
+            && core::mem::align_of::<T>() % len == 0
+            && field_offset % len == 0
+    }
+
+    /// Copies the field of type `V` at byte `field_offset` out of the object (volatile).
+    #[inline]
+    pub fn read_at<V: FromBytes + IntoBytes>(&self, field_offset: usize) -> Result<V, OutOfBounds> {
+        let ptr = self.field::<V>(field_offset)?;
+        let mut value = V::new_zeroed();
+        copy_out(ptr, value.as_mut_bytes());
+        Ok(value)
+    }
+
+    #[inline(always)]
+    fn field<V>(&self, field_offset: usize) -> Result<*mut u8, OutOfBounds> {
+        let len = core::mem::size_of::<V>();
+        match field_offset.checked_add(len) {
+            Some(end) if end <= core::mem::size_of::<T>() => {
+                Ok(self.base.as_ptr().wrapping_add(field_offset))
+            }
+            _ => Err(OutOfBounds {
+                offset: field_offset,
+                len,
+            }),
+        }
+    }
+}
+
 /// The widest unit of the copies: one SSE2 register on x86_64 (part of the x86_64 baseline,
 /// and usable in Windows kernel code without saving extended state, unlike AVX); a `u64`
 /// elsewhere.
@@ -292,81 +436,228 @@ type Wide = u64;
 /// Size (and alignment) of [`Wide`].
 const WIDE: usize = core::mem::size_of::<Wide>();
 
-/// Splits a copy of `len` bytes at `ptr` into (head, body) lengths, the rest being the tail:
-/// the head ends at the first WIDE-aligned address (or at the end), the body is a multiple of
-/// WIDE.
-fn split_for_wide(ptr: *mut u8, len: usize) -> (usize, usize) {
-    let misalignment = (ptr as usize) % WIDE;
-    let head = if misalignment == 0 {
-        0
-    } else {
-        (WIDE - misalignment).min(len)
+/// Length from which [`SharedMemory::read_bytes`] and [`SharedMemory::write_bytes`] copy with
+/// one string move (x86_64) rather than a loop of 16-byte units: below it the loop is faster
+/// (ring entries), above it the string move reaches `memcpy` bandwidth (payload pages).
+pub const BULK_COPY_MIN: usize = if cfg!(target_arch = "x86_64") {
+    512
+} else {
+    usize::MAX
+};
+
+/// Copies `len` bytes from `src` to `dst` with one `rep movsb`. Both ranges must be valid (one
+/// inside a checked window, the other a private slice) and must not overlap.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn bulk_copy(dst: *mut u8, src: *const u8, len: usize) {
+    // SAFETY: the caller passes a checked window range and a private slice of `len` bytes each
+    // (they cannot overlap: the slice is a Rust reference, which never points into shared
+    // memory); the direction flag is clear, as the ABI guarantees on function entry. The asm
+    // touches no stack and preserves the flags.
+    unsafe {
+        core::arch::asm!(
+            "rep movsb",
+            inout("rcx") len => _,
+            inout("rdi") dst => _,
+            inout("rsi") src => _,
+            options(nostack, preserves_flags)
+        )
     };
-    let rest = len - head;
-    (head, rest - rest % WIDE)
 }
 
-/// The largest unit (8, 4, 2 or 1 bytes) that is aligned at `address` and fits in `left`.
-fn narrow_unit(address: usize, left: usize) -> usize {
-    [8, 4, 2]
-        .into_iter()
-        .find(|&unit| left >= unit && address % unit == 0)
-        .unwrap_or(1)
-}
+/// Elsewhere the unit loops serve every length ([`BULK_COPY_MIN`] is `usize::MAX`).
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn bulk_copy(_dst: *mut u8, _src: *const u8, _len: usize) {}
 
-/// Volatile copy of `dst.len()` (fewer than WIDE in practice) bytes at `ptr` into `dst`, in
-/// the largest aligned units. `ptr..ptr+dst.len()` must lie inside a window.
-fn read_narrow(ptr: *mut u8, dst: &mut [u8]) {
-    let mut done = 0;
-    while let Some(rest) = dst.get_mut(done..) {
-        if rest.is_empty() {
-            break;
+/// Units of the wide body copied per loop step.
+const UNROLL: usize = 4;
+
+/// Volatile copy of the `dst.len()` shared bytes at `ptr` into `dst`. The caller has checked
+/// that `ptr..ptr+dst.len()` lies inside a window.
+#[inline(always)]
+fn copy_out(ptr: *mut u8, dst: &mut [u8]) {
+    let len = dst.len();
+    // A single aligned unit (a field): one access. Inlined with a constant length, only the
+    // alignment test of the matching size remains.
+    if single_unit(ptr, len) {
+        match len {
+            // SAFETY (each arm): `ptr` is aligned to `len` (`single_unit`) and the `len` bytes
+            // lie inside the checked range.
+            1 => unsafe { read_unit::<u8>(ptr, dst) },
+            // SAFETY: as above.
+            2 => unsafe { read_unit::<u16>(ptr.cast(), dst) },
+            // SAFETY: as above.
+            4 => unsafe { read_unit::<u32>(ptr.cast(), dst) },
+            // SAFETY: as above.
+            8 => unsafe { read_unit::<u64>(ptr.cast(), dst) },
+            // SAFETY: as above (`single_unit` accepts 16 only where it is WIDE).
+            _ => unsafe { read_unit::<Wide>(ptr.cast(), dst) },
         }
-        let at = ptr.wrapping_add(done);
-        let unit = narrow_unit(at as usize, rest.len());
-        let Some(part) = rest.get_mut(..unit) else {
-            break;
-        };
-        match unit {
-            // SAFETY (each arm): `at` is aligned for the unit (`narrow_unit`) and the unit lies
-            // inside the window the caller checked, which `SharedMemory::new` promises is mapped.
-            8 => unsafe { read_unit::<u64>(at.cast(), part) },
-            // SAFETY: as above.
-            4 => unsafe { read_unit::<u32>(at.cast(), part) },
-            // SAFETY: as above.
-            2 => unsafe { read_unit::<u16>(at.cast(), part) },
-            // SAFETY: as above.
-            _ => unsafe { read_unit::<u8>(at, part) },
-        }
-        done += unit;
+        return;
     }
+    // Head: one unit of each size whose alignment bit is set, until `ptr + done` is WIDE-aligned
+    // (or the bytes run out).
+    let mut done = 0;
+    done = head_out::<u8>(ptr, dst, done);
+    done = head_out::<u16>(ptr, dst, done);
+    done = head_out::<u32>(ptr, dst, done);
+    if WIDE > 8 {
+        done = head_out::<u64>(ptr, dst, done);
+    }
+    let Some(rest) = dst.get_mut(done..) else {
+        return;
+    };
+    let body = ptr.wrapping_add(done);
+    let mut blocks = rest.chunks_exact_mut(UNROLL * WIDE);
+    for (b, block) in (&mut blocks).enumerate() {
+        for (i, chunk) in block.chunks_exact_mut(WIDE).enumerate() {
+            let at = body.wrapping_add(b * UNROLL * WIDE + i * WIDE);
+            // SAFETY: `at` is WIDE-aligned (the head ended on a WIDE boundary, and the body
+            // advances in WIDE steps); its WIDE bytes lie inside the checked range.
+            unsafe { read_unit::<Wide>(at.cast(), chunk) };
+        }
+    }
+    let rest = blocks.into_remainder();
+    let body = ptr.wrapping_add(len - rest.len());
+    let mut chunks = rest.chunks_exact_mut(WIDE);
+    for (i, chunk) in (&mut chunks).enumerate() {
+        // SAFETY: as above.
+        unsafe { read_unit::<Wide>(body.wrapping_add(i * WIDE).cast(), chunk) };
+    }
+    let tail = chunks.into_remainder();
+    let at = ptr.wrapping_add(len - tail.len());
+    let mut done = 0;
+    if WIDE > 8 {
+        done = tail_out::<u64>(at, tail, done);
+    }
+    done = tail_out::<u32>(at, tail, done);
+    done = tail_out::<u16>(at, tail, done);
+    tail_out::<u8>(at, tail, done);
 }
 
-/// Volatile copy of `src` into the bytes at `ptr`, in the largest aligned units.
-/// `ptr..ptr+src.len()` must lie inside a window.
-fn write_narrow(ptr: *mut u8, src: &[u8]) {
-    let mut done = 0;
-    while let Some(rest) = src.get(done..) {
-        if rest.is_empty() {
-            break;
+/// Volatile copy of `src` into the shared bytes at `ptr`, in the units of [`copy_out`]. The
+/// caller has checked that `ptr..ptr+src.len()` lies inside a window.
+#[inline(always)]
+fn copy_in(ptr: *mut u8, src: &[u8]) {
+    if single_unit(ptr, src.len()) {
+        match src.len() {
+            // SAFETY (each arm): as in `copy_out`.
+            1 => unsafe { write_unit::<u8>(ptr, src) },
+            // SAFETY: as above.
+            2 => unsafe { write_unit::<u16>(ptr.cast(), src) },
+            // SAFETY: as above.
+            4 => unsafe { write_unit::<u32>(ptr.cast(), src) },
+            // SAFETY: as above.
+            8 => unsafe { write_unit::<u64>(ptr.cast(), src) },
+            // SAFETY: as above.
+            _ => unsafe { write_unit::<Wide>(ptr.cast(), src) },
         }
-        let at = ptr.wrapping_add(done);
-        let unit = narrow_unit(at as usize, rest.len());
-        let Some(part) = rest.get(..unit) else {
-            break;
-        };
-        match unit {
-            // SAFETY (each arm): as in `read_narrow`.
-            8 => unsafe { write_unit::<u64>(at.cast(), part) },
-            // SAFETY: as above.
-            4 => unsafe { write_unit::<u32>(at.cast(), part) },
-            // SAFETY: as above.
-            2 => unsafe { write_unit::<u16>(at.cast(), part) },
-            // SAFETY: as above.
-            _ => unsafe { write_unit::<u8>(at, part) },
-        }
-        done += unit;
+        return;
     }
+    let mut done = 0;
+    done = head_in::<u8>(ptr, src, done);
+    done = head_in::<u16>(ptr, src, done);
+    done = head_in::<u32>(ptr, src, done);
+    if WIDE > 8 {
+        done = head_in::<u64>(ptr, src, done);
+    }
+    let Some(rest) = src.get(done..) else {
+        return;
+    };
+    let body = ptr.wrapping_add(done);
+    let mut blocks = rest.chunks_exact(UNROLL * WIDE);
+    for (b, block) in (&mut blocks).enumerate() {
+        for (i, chunk) in block.chunks_exact(WIDE).enumerate() {
+            let at = body.wrapping_add(b * UNROLL * WIDE + i * WIDE);
+            // SAFETY: as in `copy_out`: WIDE-aligned, inside the checked range.
+            unsafe { write_unit::<Wide>(at.cast(), chunk) };
+        }
+    }
+    let rest = blocks.remainder();
+    let body = ptr.wrapping_add(src.len() - rest.len());
+    let mut chunks = rest.chunks_exact(WIDE);
+    for (i, chunk) in (&mut chunks).enumerate() {
+        // SAFETY: as in `copy_out`.
+        unsafe { write_unit::<Wide>(body.wrapping_add(i * WIDE).cast(), chunk) };
+    }
+    let tail = chunks.remainder();
+    let at = ptr.wrapping_add(src.len() - tail.len());
+    let mut done = 0;
+    if WIDE > 8 {
+        done = tail_in::<u64>(at, tail, done);
+    }
+    done = tail_in::<u32>(at, tail, done);
+    done = tail_in::<u16>(at, tail, done);
+    tail_in::<u8>(at, tail, done);
+}
+
+/// Whether `len` bytes at `ptr` are one naturally aligned unit (1, 2, 4, 8 or WIDE bytes).
+#[inline(always)]
+fn single_unit(ptr: *mut u8, len: usize) -> bool {
+    matches!(len, 1 | 2 | 4 | 8 | WIDE) && (ptr as usize) % len == 0
+}
+
+// The head steps: at `ptr + done`, the address is aligned to `size_of::<T>()` (the smaller
+// steps ran first); if its bit for `size_of::<T>()` is set, one `T` brings it to twice that
+// alignment. A `T` that does not fit any more is left to the tail, which then only needs
+// smaller units (and every later head step is skipped for the same reason).
+//
+// The tail steps: what is left is shorter than every unit the head or body could not use, so
+// the address is aligned for each unit the tail takes.
+
+#[inline(always)]
+fn head_out<T: FromBytes + IntoBytes + Immutable>(
+    ptr: *mut u8,
+    dst: &mut [u8],
+    done: usize,
+) -> usize {
+    let size = core::mem::size_of::<T>();
+    let at = ptr.wrapping_add(done);
+    if (at as usize) & size == 0 {
+        return done;
+    }
+    tail_out::<T>(ptr, dst, done)
+}
+
+#[inline(always)]
+fn tail_out<T: FromBytes + IntoBytes + Immutable>(
+    ptr: *mut u8,
+    dst: &mut [u8],
+    done: usize,
+) -> usize {
+    let size = core::mem::size_of::<T>();
+    let Some(part) = done
+        .checked_add(size)
+        .and_then(|end| dst.get_mut(done..end))
+    else {
+        return done;
+    };
+    // SAFETY: `ptr + done` is aligned for `T` (see above) and its bytes lie inside the checked
+    // range, since `dst` (as long as that range) has them.
+    unsafe { read_unit::<T>(ptr.wrapping_add(done).cast(), part) };
+    done + size
+}
+
+#[inline(always)]
+fn head_in<T: FromBytes + IntoBytes + Immutable>(ptr: *mut u8, src: &[u8], done: usize) -> usize {
+    let size = core::mem::size_of::<T>();
+    let at = ptr.wrapping_add(done);
+    if (at as usize) & size == 0 {
+        return done;
+    }
+    tail_in::<T>(ptr, src, done)
+}
+
+#[inline(always)]
+fn tail_in<T: FromBytes + IntoBytes + Immutable>(ptr: *mut u8, src: &[u8], done: usize) -> usize {
+    let size = core::mem::size_of::<T>();
+    let Some(part) = done.checked_add(size).and_then(|end| src.get(done..end)) else {
+        return done;
+    };
+    // SAFETY: as in `tail_out`.
+    unsafe { write_unit::<T>(ptr.wrapping_add(done).cast(), part) };
+    done + size
 }
 
 /// One volatile load of a `T` at `ptr`, its bytes stored into `dst` (`dst.len()` must be the
@@ -374,6 +665,7 @@ fn write_narrow(ptr: *mut u8, src: &[u8]) {
 ///
 /// # Safety
 /// `ptr` must be aligned for `T` and its `size_of::<T>()` bytes must lie inside a window.
+#[inline(always)]
 unsafe fn read_unit<T: FromBytes + IntoBytes + Immutable>(ptr: *const T, dst: &mut [u8]) {
     // SAFETY: the caller promises `ptr` is aligned and inside a mapped window; `T` is plain
     // data (`FromBytes`), so any bit pattern the peer wrote is a valid `T`.
@@ -388,6 +680,7 @@ unsafe fn read_unit<T: FromBytes + IntoBytes + Immutable>(ptr: *const T, dst: &m
 ///
 /// # Safety
 /// `ptr` must be aligned for `T` and its `size_of::<T>()` bytes must lie inside a window.
+#[inline(always)]
 unsafe fn write_unit<T: FromBytes + IntoBytes + Immutable>(ptr: *mut T, src: &[u8]) {
     let Ok(value) = T::read_from_bytes(src) else {
         return;
