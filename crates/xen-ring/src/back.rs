@@ -128,6 +128,23 @@ impl<Req: RingEntry, Rsp: RingEntry> BackRing<Req, Rsp> {
         self.read_request()
     }
 
+    /// As [`BackRing::take_request`], copying the request straight into `dst` (its final
+    /// place); returns whether there was one. `dst` is left as it was if there was none.
+    #[inline]
+    pub fn take_request_into(&mut self, dst: &mut Req) -> Result<bool, RingError> {
+        self.check()?;
+        if self.req_cons == self.req_limit {
+            return Ok(false);
+        }
+        match self.ring.read_entry_into(self.req_cons, dst) {
+            Ok(()) => {
+                self.req_cons = self.req_cons.wrapping_add(1);
+                Ok(true)
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
     /// Copies out the next request, if the frontend has published one.
     pub fn next_request(&mut self) -> Result<Option<Req>, RingError> {
         if self.unconsumed_requests()? == 0 {
@@ -156,7 +173,11 @@ impl<Req: RingEntry, Rsp: RingEntry> BackRing<Req, Rsp> {
         if self.pending_responses() == 0 {
             return Err(RingError::NoRequestToAnswer);
         }
-        match fill(&mut self.ring.slot(self.rsp_prod_pvt)) {
+        let mut slot = match self.ring.slot(self.rsp_prod_pvt) {
+            Ok(slot) => slot,
+            Err(e) => return Err(self.fail(e)),
+        };
+        match fill(&mut slot) {
             Ok(value) => {
                 self.rsp_prod_pvt = self.rsp_prod_pvt.wrapping_add(1);
                 Ok(value)

@@ -156,7 +156,11 @@ impl<Req: RingEntry, Rsp: RingEntry> FrontRing<Req, Rsp> {
         if self.free_requests() == 0 {
             return Err(RingError::Full);
         }
-        match fill(&mut self.ring.slot(self.req_prod_pvt)) {
+        let mut slot = match self.ring.slot(self.req_prod_pvt) {
+            Ok(slot) => slot,
+            Err(e) => return Err(self.fail(e)),
+        };
+        match fill(&mut slot) {
             Ok(value) => {
                 self.req_prod_pvt = self.req_prod_pvt.wrapping_add(1);
                 Ok(value)
@@ -224,6 +228,24 @@ impl<Req: RingEntry, Rsp: RingEntry> FrontRing<Req, Rsp> {
             return Ok(None);
         }
         self.read_response()
+    }
+
+    /// As [`FrontRing::take_response`], copying the response straight into `dst` (its final
+    /// place: no further move of the copy); returns whether there was one. `dst` is left as
+    /// it was if there was none.
+    #[inline]
+    pub fn take_response_into(&mut self, dst: &mut Rsp) -> Result<bool, RingError> {
+        self.check()?;
+        if self.rsp_cons == self.rsp_limit {
+            return Ok(false);
+        }
+        match self.ring.read_entry_into(self.rsp_cons, dst) {
+            Ok(()) => {
+                self.rsp_cons = self.rsp_cons.wrapping_add(1);
+                Ok(true)
+            }
+            Err(e) => Err(self.fail(e)),
+        }
     }
 
     /// Copies out the next response, if the backend has published one (volatile reads after an

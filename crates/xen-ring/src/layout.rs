@@ -132,13 +132,33 @@ impl SharedRing {
     }
 
     /// Copies the entry at `index` out of the ring (volatile; a snapshot the peer cannot change).
+    #[inline]
     pub(crate) fn read_entry<T: RingEntry>(&self, index: u32) -> Result<T, RingError> {
-        Ok(self.mem.read_obj(self.layout.slot_offset(index))?)
+        Ok(self.mem.object::<T>(self.layout.slot_offset(index))?.read())
+    }
+
+    /// Copies the entry at `index` into `dst` (volatile; a snapshot the peer cannot change).
+    #[inline]
+    pub(crate) fn read_entry_into<T: RingEntry>(
+        &self,
+        index: u32,
+        dst: &mut T,
+    ) -> Result<(), RingError> {
+        self.mem
+            .object::<T>(self.layout.slot_offset(index))?
+            .read_into(dst);
+        Ok(())
     }
 
     /// The entry at `index`, to be filled in place.
-    pub(crate) fn slot<T: RingEntry>(&self, index: u32) -> crate::slot::Slot<'_, T> {
-        crate::slot::Slot::new(self.mem, self.layout.slot_offset(index))
+    #[inline]
+    pub(crate) fn slot<T: RingEntry>(
+        &self,
+        index: u32,
+    ) -> Result<crate::slot::Slot<'_, T>, RingError> {
+        Ok(crate::slot::Slot::new(
+            self.mem.object(self.layout.slot_offset(index))?,
+        ))
     }
 
     /// Copies `value` into the entry at `index` (volatile).

@@ -1,9 +1,8 @@
 //! In-place filling of one ring entry.
 
 use core::marker::PhantomData;
-use core::mem::size_of;
 
-use xen_hal::SharedMemory;
+use xen_hal::SharedObject;
 use zerocopy::{Immutable, IntoBytes};
 
 use crate::error::RingError;
@@ -18,50 +17,49 @@ use crate::layout::RingEntry;
 /// nothing is ever read back from it.
 #[derive(Debug)]
 pub struct Slot<'a, T> {
-    mem: SharedMemory,
-    offset: usize,
-    _entry: PhantomData<(&'a mut (), fn(T))>,
+    entry: SharedObject<T>,
+    _ring: PhantomData<&'a mut ()>,
 }
 
 impl<T: RingEntry> Slot<'_, T> {
-    pub(crate) fn new(mem: SharedMemory, offset: usize) -> Self {
+    pub(crate) fn new(entry: SharedObject<T>) -> Self {
         Slot {
-            mem,
-            offset,
-            _entry: PhantomData,
+            entry,
+            _ring: PhantomData,
         }
     }
 
-    /// Writes the whole entry (one wide volatile copy).
+    /// Writes the whole entry (one copy in the widest aligned units).
+    #[inline]
     pub fn write(&mut self, value: &T) -> Result<(), RingError> {
-        Ok(self.mem.write_obj(self.offset, value)?)
+        self.entry.write(value);
+        Ok(())
     }
 
     /// Writes `value` at byte `field_offset` of the entry (use `core::mem::offset_of!`), for
     /// filling only the fields a request uses, such as the first `nr_segments` segments of a
-    /// `blkif_request`. A value reaching past the entry is refused with
-    /// [`RingError::OutsideEntry`] and nothing is written.
-    pub fn write_at<V: IntoBytes + Immutable + ?Sized>(
+    /// `blkif_request`; an aligned field of up to 8 bytes is one store, as in C. A value
+    /// reaching past the entry is refused with [`RingError::OutsideEntry`] and nothing is
+    /// written.
+    #[inline]
+    pub fn write_at<V: IntoBytes + Immutable>(
         &mut self,
         field_offset: usize,
         value: &V,
     ) -> Result<(), RingError> {
-        let bytes = value.as_bytes();
-        match field_offset.checked_add(bytes.len()) {
-            Some(end) if end <= size_of::<T>() => {}
-            _ => {
-                return Err(RingError::OutsideEntry {
-                    offset: field_offset,
-                    len: bytes.len(),
-                })
-            }
-        }
-        Ok(self.mem.write_bytes(self.offset + field_offset, bytes)?)
+        self.entry
+            .write_at(field_offset, value)
+            .map_err(|e| RingError::OutsideEntry {
+                offset: e.offset,
+                len: e.len,
+            })
     }
 
     /// Zeroes the whole entry (before filling a few fields of an otherwise zero entry).
+    #[inline]
     pub fn zero(&mut self) -> Result<(), RingError> {
-        Ok(self.mem.fill(self.offset, size_of::<T>(), 0)?)
+        self.entry.write(&T::new_zeroed());
+        Ok(())
     }
 }
 
@@ -71,7 +69,7 @@ mod tests {
 
     use xen_hal::fake::HeapPages;
 
-    use crate::layout::{RSP_PROD, REQ_PROD};
+    use crate::layout::{REQ_PROD, RSP_PROD};
     use crate::{BackRing, FrontRing, RingError};
 
     type Front = FrontRing<[u64; 14], [u64; 2]>;
