@@ -69,6 +69,38 @@ impl SharedMemory {
 
     /// The `T`-sized object at `offset`, checked once here (in bounds, aligned for `T`) so
     /// that its field accesses are checked only against the size of `T`.
+    /// `count` objects of type `T`, `stride` bytes apart, from `offset` (ring entries), checked
+    /// once here: each lies inside the window and is aligned for `T`.
+    pub fn array<T>(
+        &self,
+        offset: usize,
+        stride: usize,
+        count: usize,
+    ) -> Result<SharedArray<T>, OutOfBounds> {
+        let size = core::mem::size_of::<T>();
+        let bad = OutOfBounds { offset, len: size };
+        if stride < size || stride % core::mem::align_of::<T>() != 0 {
+            return Err(bad);
+        }
+        let len = match count.checked_sub(1) {
+            None => 0,
+            Some(last) => last
+                .checked_mul(stride)
+                .and_then(|start| start.checked_add(size))
+                .ok_or(bad)?,
+        };
+        let ptr = self.check(offset, len, core::mem::align_of::<T>())?;
+        let base = NonNull::new(ptr).ok_or(bad)?;
+        Ok(SharedArray {
+            base,
+            stride,
+            count,
+            _objects: PhantomData,
+        })
+    }
+
+    /// The `T`-sized object at `offset`, checked once here (in bounds, aligned for `T`) so
+    /// that its field accesses are checked only against the size of `T`.
     #[inline]
     pub fn object<T>(&self, offset: usize) -> Result<SharedObject<T>, OutOfBounds> {
         let ptr = self.check(
@@ -88,14 +120,17 @@ impl SharedMemory {
         }
     }
 
-    #[inline]
+    /// The address of `len` bytes at `offset`, if they lie inside the window and the address
+    /// is a multiple of `align` (a power of two: every caller passes a size or an alignment).
+    #[inline(always)]
     fn check(&self, offset: usize, len: usize, align: usize) -> Result<*mut u8, OutOfBounds> {
-        let end = offset.checked_add(len).ok_or(OutOfBounds { offset, len })?;
-        if end > self.len {
+        // One comparison each, no division: `offset <= self.len` first, so the subtraction
+        // cannot wrap.
+        if offset > self.len || len > self.len - offset {
             return Err(OutOfBounds { offset, len });
         }
         let ptr = self.base.as_ptr().wrapping_add(offset);
-        if !(ptr as usize).is_multiple_of(align) {
+        if (ptr as usize) & align.wrapping_sub(1) != 0 {
             return Err(OutOfBounds { offset, len });
         }
         Ok(ptr)
@@ -422,6 +457,66 @@ impl<T: FromBytes + IntoBytes + Immutable> SharedObject<T> {
                 len,
             }),
         }
+    }
+}
+
+/// Objects of type `T` at a fixed stride in shared memory (the entries of a ring), made by
+/// [`SharedMemory::array`], which checked them all; [`SharedArray::get`] only compares the
+/// index with the count.
+pub struct SharedArray<T> {
+    base: NonNull<u8>,
+    stride: usize,
+    count: usize,
+    _objects: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for SharedArray<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for SharedArray<T> {}
+
+impl<T> core::fmt::Debug for SharedArray<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SharedArray")
+            .field("base", &self.base)
+            .field("stride", &self.stride)
+            .field("count", &self.count)
+            .finish()
+    }
+}
+
+// SAFETY: as for `SharedMemory`: only volatile accesses, to memory its creator keeps mapped.
+unsafe impl<T> Send for SharedArray<T> {}
+// SAFETY: as for `Send`.
+unsafe impl<T> Sync for SharedArray<T> {}
+
+impl<T> SharedArray<T> {
+    /// Number of objects.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Object `index`, if there is one.
+    #[inline]
+    pub fn get(&self, index: usize) -> Option<SharedObject<T>> {
+        if index >= self.count {
+            return None;
+        }
+        // `index * stride` does not overflow and stays inside the window: `array` checked the
+        // last object.
+        let ptr = self.base.as_ptr().wrapping_add(index * self.stride);
+        NonNull::new(ptr).map(|base| SharedObject {
+            base,
+            _object: PhantomData,
+        })
     }
 }
 

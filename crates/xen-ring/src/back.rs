@@ -19,7 +19,7 @@ use crate::slot::Slot;
 /// [`RingError::RequestProducerOverflow`].
 #[derive(Debug)]
 pub struct BackRing<Req, Rsp> {
-    ring: SharedRing,
+    ring: SharedRing<Req, Rsp>,
     /// Next response slot to fill (private).
     rsp_prod_pvt: u32,
     /// The `rsp_prod` this side last published.
@@ -37,7 +37,7 @@ impl<Req: RingEntry, Rsp: RingEntry> BackRing<Req, Rsp> {
     /// Attaches to a ring the frontend initialised (`BACK_RING_ATTACH` at the shared
     /// `rsp_prod`): requests published beyond it are pending.
     pub fn attach(mem: SharedMemory) -> Result<Self, RingError> {
-        let ring = SharedRing::new::<Req, Rsp>(mem)?;
+        let ring = SharedRing::new(mem)?;
         let rsp_prod = ring.load(RSP_PROD, Ordering::Acquire)?;
         Ok(BackRing {
             ring,
@@ -136,7 +136,11 @@ impl<Req: RingEntry, Rsp: RingEntry> BackRing<Req, Rsp> {
         if self.req_cons == self.req_limit {
             return Ok(false);
         }
-        match self.ring.read_entry_into(self.req_cons, dst) {
+        match self
+            .ring
+            .request(self.req_cons)
+            .map(|entry| entry.read_into(dst))
+        {
             Ok(()) => {
                 self.req_cons = self.req_cons.wrapping_add(1);
                 Ok(true)
@@ -154,7 +158,7 @@ impl<Req: RingEntry, Rsp: RingEntry> BackRing<Req, Rsp> {
     }
 
     fn read_request(&mut self) -> Result<Option<Req>, RingError> {
-        match self.ring.read_entry(self.req_cons) {
+        match self.ring.request(self.req_cons).map(|entry| entry.read()) {
             Ok(request) => {
                 self.req_cons = self.req_cons.wrapping_add(1);
                 Ok(Some(request))
@@ -173,7 +177,7 @@ impl<Req: RingEntry, Rsp: RingEntry> BackRing<Req, Rsp> {
         if self.pending_responses() == 0 {
             return Err(RingError::NoRequestToAnswer);
         }
-        let mut slot = match self.ring.slot(self.rsp_prod_pvt) {
+        let mut slot = match self.ring.response(self.rsp_prod_pvt).map(Slot::new) {
             Ok(slot) => slot,
             Err(e) => return Err(self.fail(e)),
         };
@@ -193,7 +197,11 @@ impl<Req: RingEntry, Rsp: RingEntry> BackRing<Req, Rsp> {
         if self.pending_responses() == 0 {
             return Err(RingError::NoRequestToAnswer);
         }
-        if let Err(e) = self.ring.write_entry(self.rsp_prod_pvt, response) {
+        if let Err(e) = self
+            .ring
+            .response(self.rsp_prod_pvt)
+            .map(|entry| entry.write(response))
+        {
             return Err(self.fail(e));
         }
         self.rsp_prod_pvt = self.rsp_prod_pvt.wrapping_add(1);

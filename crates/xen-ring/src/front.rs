@@ -24,7 +24,7 @@ use crate::slot::Slot;
 /// [`RingError::ResponseProducerOverflow`].
 #[derive(Debug)]
 pub struct FrontRing<Req, Rsp> {
-    ring: SharedRing,
+    ring: SharedRing<Req, Rsp>,
     /// Next request slot to fill (private).
     req_prod_pvt: u32,
     /// The `req_prod` this side last published (kept privately: the shared copy is writable
@@ -49,7 +49,7 @@ impl<Req: RingEntry, Rsp: RingEntry> FrontRing<Req, Rsp> {
     /// As [`FrontRing::init`], but all indices start at `start` (events at `start + 1`), so
     /// that tests can begin near `u32::MAX`.
     pub fn init_at(mem: SharedMemory, start: u32) -> Result<Self, RingError> {
-        let ring = SharedRing::new::<Req, Rsp>(mem)?;
+        let ring = SharedRing::new(mem)?;
         // Zero everything, entries included, so no stale data reaches the backend.
         mem.fill(0, mem.len(), 0)?;
         ring.store(REQ_PROD, start, Ordering::Relaxed)?;
@@ -65,7 +65,7 @@ impl<Req: RingEntry, Rsp: RingEntry> FrontRing<Req, Rsp> {
     /// suspend/resume): the requests published and not yet answered (`req_prod - rsp_prod`)
     /// stay outstanding; responses already published count as consumed.
     pub fn attach(mem: SharedMemory) -> Result<Self, RingError> {
-        let ring = SharedRing::new::<Req, Rsp>(mem)?;
+        let ring = SharedRing::new(mem)?;
         let req_prod = ring.load(REQ_PROD, Ordering::Acquire)?;
         let rsp_prod = ring.load(RSP_PROD, Ordering::Acquire)?;
         if req_prod.wrapping_sub(rsp_prod) > ring.layout.entries() {
@@ -74,7 +74,7 @@ impl<Req: RingEntry, Rsp: RingEntry> FrontRing<Req, Rsp> {
         Ok(Self::with_indices(ring, req_prod, rsp_prod))
     }
 
-    fn with_indices(ring: SharedRing, req_prod: u32, rsp_cons: u32) -> Self {
+    fn with_indices(ring: SharedRing<Req, Rsp>, req_prod: u32, rsp_cons: u32) -> Self {
         FrontRing {
             ring,
             req_prod_pvt: req_prod,
@@ -156,7 +156,7 @@ impl<Req: RingEntry, Rsp: RingEntry> FrontRing<Req, Rsp> {
         if self.free_requests() == 0 {
             return Err(RingError::Full);
         }
-        let mut slot = match self.ring.slot(self.req_prod_pvt) {
+        let mut slot = match self.ring.request(self.req_prod_pvt).map(Slot::new) {
             Ok(slot) => slot,
             Err(e) => return Err(self.fail(e)),
         };
@@ -176,7 +176,11 @@ impl<Req: RingEntry, Rsp: RingEntry> FrontRing<Req, Rsp> {
         if self.free_requests() == 0 {
             return Err(RingError::Full);
         }
-        if let Err(e) = self.ring.write_entry(self.req_prod_pvt, request) {
+        if let Err(e) = self
+            .ring
+            .request(self.req_prod_pvt)
+            .map(|entry| entry.write(request))
+        {
             return Err(self.fail(e));
         }
         self.req_prod_pvt = self.req_prod_pvt.wrapping_add(1);
@@ -239,7 +243,11 @@ impl<Req: RingEntry, Rsp: RingEntry> FrontRing<Req, Rsp> {
         if self.rsp_cons == self.rsp_limit {
             return Ok(false);
         }
-        match self.ring.read_entry_into(self.rsp_cons, dst) {
+        match self
+            .ring
+            .response(self.rsp_cons)
+            .map(|entry| entry.read_into(dst))
+        {
             Ok(()) => {
                 self.rsp_cons = self.rsp_cons.wrapping_add(1);
                 Ok(true)
@@ -258,7 +266,7 @@ impl<Req: RingEntry, Rsp: RingEntry> FrontRing<Req, Rsp> {
     }
 
     fn read_response(&mut self) -> Result<Option<Rsp>, RingError> {
-        match self.ring.read_entry(self.rsp_cons) {
+        match self.ring.response(self.rsp_cons).map(|entry| entry.read()) {
             Ok(response) => {
                 self.rsp_cons = self.rsp_cons.wrapping_add(1);
                 Ok(Some(response))
