@@ -15,7 +15,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   test       fmt check (also fuzz/ and the testbed guest), clippy -D warnings (also fuzz/), every
-             host test, the Windows build checks, fuzz build,
+             host test, bench --short, the Windows build checks, fuzz build,
              and the real-Xen testbed (set XTASK_SKIP_TESTBED=1 to leave the testbed out)
   dist       cross-build the Windows drivers into target/dist/x64
   testbed    boot Xen in QEMU and run the integration scenarios: testbed [SCENARIO...]
