@@ -73,9 +73,8 @@ pub struct IdTable<T> {
 
 impl<T> IdTable<T> {
     /// A table of `capacity` ids (`0..capacity`), usually the ring size; allocation is fallible.
-    /// `u32::MAX` itself is never an id.
+    /// Ids are below `capacity`, so `u32::MAX` (the end of the free list) is never one.
     pub fn new(capacity: u32) -> Result<Self, AllocError> {
-        let capacity = capacity.min(NONE);
         let len = capacity as usize;
         let mut slots = Vec::new();
         slots.try_reserve_exact(len).map_err(|_| AllocError)?;
@@ -107,7 +106,7 @@ impl<T> IdTable<T> {
 
     /// Number of ids.
     pub fn capacity(&self) -> u32 {
-        // `new` made fewer than `u32::MAX` slots.
+        // `new` made at most `u32::MAX` slots.
         self.slots.len() as u32
     }
 
