@@ -47,7 +47,7 @@ const ROWS: &[Row] = &[
         rust: "ring",
         baseline: Some(("ring", "C io/ring.h")),
         unit: Unit::Nanoseconds("ns/request"),
-        count: 10_000_000,
+        count: 5_000_000,
         short_count: 20_000,
     },
     Row {
@@ -55,7 +55,7 @@ const ROWS: &[Row] = &[
         rust: "ring-ids",
         baseline: Some(("ring-ids", "C freelist")),
         unit: Unit::Nanoseconds("ns/request"),
-        count: 10_000_000,
+        count: 5_000_000,
         short_count: 20_000,
     },
     Row {
@@ -116,8 +116,10 @@ const ROWS: &[Row] = &[
     },
 ];
 
-/// Rounds per row in full mode (Rust and baseline alternate; medians are compared).
-const ROUNDS: usize = 5;
+/// Rounds per row in full mode: each round runs Rust and the baseline back to back (the order
+/// alternating), and the row's ratio is the median of the rounds' ratios, so that load from
+/// other jobs, which drifts slowly, cancels out within a round.
+const ROUNDS: usize = 7;
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let short = match args {
@@ -134,7 +136,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let rounds = if short { 1 } else { ROUNDS };
 
     println!(
-        "{:<36} {:>20} {:>28} {:>8}",
+        "{:<36} {:>24} {:>30} {:>18}",
         "row", "rust (median)", "baseline (median)", "ratio"
     );
     let mut ring_ratio = None;
@@ -172,20 +174,26 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
         let rust = Stats::of(&rust_times);
         let base = (!base_times.is_empty()).then(|| Stats::of(&base_times));
-        let ratio = base.as_ref().map(|b| match row.unit {
-            Unit::Nanoseconds(_) => rust.median / b.median,
-            Unit::Bandwidth(_) => b.median / rust.median,
-        });
+        let paired: Vec<f64> = rust_times
+            .iter()
+            .zip(&base_times)
+            .map(|(r, b)| match row.unit {
+                Unit::Nanoseconds(_) => r / b,
+                Unit::Bandwidth(_) => b / r,
+            })
+            .collect();
+        let ratios = (!paired.is_empty()).then(|| Stats::of(&paired));
+        let ratio = ratios.as_ref().map(|r| r.median);
         println!(
-            "{:<36} {:>20} {:>28} {:>8}",
+            "{:<36} {:>24} {:>30} {:>18}",
             row.label,
             show(row.unit, &rust, short),
             match (&base, row.baseline) {
                 (Some(b), Some((_, name))) => format!("{name} {}", show(row.unit, b, short)),
                 _ => "-".into(),
             },
-            match ratio {
-                Some(r) if !short => format!("{r:.2}×"),
+            match &ratios {
+                Some(r) if !short => format!("{:.2}× [{:.2}-{:.2}]", r.median, r.min, r.max),
                 Some(_) => "(short)".into(),
                 None => "".into(),
             }
@@ -202,7 +210,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         println!("bench: short mode: every workload ran, Rust and C counters equal (no timing)");
     } else {
         println!(
-            "(median of {ROUNDS} alternating runs; ± is the spread (max-min)/median of each side)"
+            "({ROUNDS} rounds, Rust and baseline back to back, order alternating: medians, ± the \
+             spread (max-min)/median; ratio = median of the rounds' ratios [lowest-highest])"
         );
         println!(
             "bench: ring {:.2}× C, copy {:.2}× memcpy",
@@ -217,6 +226,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
 struct Stats {
     median: f64,
     spread: f64,
+    min: f64,
+    max: f64,
 }
 
 impl Stats {
@@ -224,11 +235,19 @@ impl Stats {
         let mut sorted = values.to_vec();
         sorted.sort_by(|a, b| a.total_cmp(b));
         let median = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
-        let spread = match (sorted.first(), sorted.last()) {
-            (Some(lo), Some(hi)) if median > 0.0 => (hi - lo) / median,
-            _ => 0.0,
+        let min = sorted.first().copied().unwrap_or(f64::NAN);
+        let max = sorted.last().copied().unwrap_or(f64::NAN);
+        let spread = if median > 0.0 {
+            (max - min) / median
+        } else {
+            0.0
         };
-        Stats { median, spread }
+        Stats {
+            median,
+            spread,
+            min,
+            max,
+        }
     }
 }
 
