@@ -115,16 +115,10 @@ impl SharedMemory {
             core::mem::size_of::<T>(),
             core::mem::align_of::<T>(),
         )?;
-        match NonNull::new(ptr) {
-            Some(base) => Ok(SharedObject {
-                base,
-                _object: PhantomData,
-            }),
-            None => Err(OutOfBounds {
-                offset,
-                len: core::mem::size_of::<T>(),
-            }),
-        }
+        Ok(SharedObject {
+            base: ptr,
+            _object: PhantomData,
+        })
     }
 
     /// The address of `len` bytes at `offset`, if they lie inside the window and the address
@@ -357,7 +351,9 @@ impl SharedMemory {
 /// Like [`SharedMemory`] it is a handle, not a reference: every access is a volatile copy, and
 /// what is read is a snapshot to validate.
 pub struct SharedObject<T> {
-    base: NonNull<u8>,
+    /// Never null (it comes from a window); a raw pointer so that indexing an array needs no
+    /// null test.
+    base: *mut u8,
     _object: PhantomData<fn() -> T>,
 }
 
@@ -388,20 +384,20 @@ impl<T: FromBytes + IntoBytes + Immutable> SharedObject<T> {
     #[inline]
     pub fn read(&self) -> T {
         let mut value = T::new_zeroed();
-        copy_out(self.base.as_ptr(), value.as_mut_bytes());
+        copy_out(self.base, value.as_mut_bytes());
         value
     }
 
     /// Copies the whole object out into `dst`, its final place (no further move of the copy).
     #[inline]
     pub fn read_into(&self, dst: &mut T) {
-        copy_out(self.base.as_ptr(), dst.as_mut_bytes());
+        copy_out(self.base, dst.as_mut_bytes());
     }
 
     /// Copies `value` over the whole object (volatile, widest aligned units).
     #[inline]
     pub fn write(&self, value: &T) {
-        copy_in(self.base.as_ptr(), value.as_bytes());
+        copy_in(self.base, value.as_bytes());
     }
 
     /// Writes `value` at byte `field_offset` of the object (use `core::mem::offset_of!`). A
@@ -455,15 +451,15 @@ impl<T: FromBytes + IntoBytes + Immutable> SharedObject<T> {
     #[inline(always)]
     fn field<V>(&self, field_offset: usize) -> Result<*mut u8, OutOfBounds> {
         let len = core::mem::size_of::<V>();
-        match field_offset.checked_add(len) {
-            Some(end) if end <= core::mem::size_of::<T>() => {
-                Ok(self.base.as_ptr().wrapping_add(field_offset))
-            }
-            _ => Err(OutOfBounds {
+        let size = core::mem::size_of::<T>();
+        // `size - len` is a constant: one comparison, no overflow check on the offset.
+        if len > size || field_offset > size - len {
+            return Err(OutOfBounds {
                 offset: field_offset,
                 len,
-            }),
+            });
         }
+        Ok(self.base.wrapping_add(field_offset))
     }
 }
 
@@ -519,9 +515,8 @@ impl<T> SharedArray<T> {
         }
         // `index * stride` does not overflow and stays inside the window: `array` checked the
         // last object.
-        let ptr = self.base.as_ptr().wrapping_add(index * self.stride);
-        NonNull::new(ptr).map(|base| SharedObject {
-            base,
+        Some(SharedObject {
+            base: self.base.as_ptr().wrapping_add(index * self.stride),
             _object: PhantomData,
         })
     }
