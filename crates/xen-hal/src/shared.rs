@@ -595,26 +595,37 @@ fn copy_out(ptr: *mut u8, dst: &mut [u8]) {
     }
     // Head: one unit of each size whose alignment bit is set, until `ptr + done` is WIDE-aligned
     // (or the bytes run out).
-    let mut done = 0;
-    // One test for the common case (ring entries and pages start WIDE-aligned).
-    if !(ptr as usize).is_multiple_of(WIDE) {
-        done = head_out::<u8>(ptr, dst, done);
-        done = head_out::<u16>(ptr, dst, done);
-        done = head_out::<u32>(ptr, dst, done);
-        if WIDE > 8 {
-            done = head_out::<u64>(ptr, dst, done);
-        }
-    }
-    let Some(rest) = dst.get_mut(done..) else {
+    // One test for the common case (ring entries and pages start WIDE-aligned): then the
+    // length alone decides the rest, known at compile time for a value of a given type.
+    if (ptr as usize).is_multiple_of(WIDE) {
+        body_out(ptr, dst);
         return;
-    };
-    let body = ptr.wrapping_add(done);
-    let mut blocks = rest.chunks_exact_mut(UNROLL * WIDE);
+    }
+    // Head: one unit of each size whose alignment bit is set, until `ptr + done` is WIDE-aligned
+    // (or the bytes run out).
+    let mut done = 0;
+    done = head_out::<u8>(ptr, dst, done);
+    done = head_out::<u16>(ptr, dst, done);
+    done = head_out::<u32>(ptr, dst, done);
+    if WIDE > 8 {
+        done = head_out::<u64>(ptr, dst, done);
+    }
+    if let Some(rest) = dst.get_mut(done..) {
+        body_out(ptr.wrapping_add(done), rest);
+    }
+}
+
+/// The body and tail of [`copy_out`]: `ptr` is WIDE-aligned, or `dst` is shorter than every unit
+/// the head could not take (then only narrower tail units, aligned for their size, are used).
+#[inline(always)]
+fn body_out(ptr: *mut u8, dst: &mut [u8]) {
+    let len = dst.len();
+    let mut blocks = dst.chunks_exact_mut(UNROLL * WIDE);
     for (b, block) in (&mut blocks).enumerate() {
         for (i, chunk) in block.chunks_exact_mut(WIDE).enumerate() {
-            let at = body.wrapping_add(b * UNROLL * WIDE + i * WIDE);
-            // SAFETY: `at` is WIDE-aligned (the head ended on a WIDE boundary, and the body
-            // advances in WIDE steps); its WIDE bytes lie inside the checked range.
+            let at = ptr.wrapping_add(b * UNROLL * WIDE + i * WIDE);
+            // SAFETY: `at` is WIDE-aligned (`ptr` is, and the body advances in WIDE steps); its
+            // WIDE bytes lie inside the checked range.
             unsafe { read_unit::<Wide>(at.cast(), chunk) };
         }
     }
@@ -655,36 +666,49 @@ fn copy_in(ptr: *mut u8, src: &[u8]) {
         }
         return;
     }
-    let mut done = 0;
-    if !(ptr as usize).is_multiple_of(WIDE) {
-        done = head_in::<u8>(ptr, src, done);
-        done = head_in::<u16>(ptr, src, done);
-        done = head_in::<u32>(ptr, src, done);
-        if WIDE > 8 {
-            done = head_in::<u64>(ptr, src, done);
-        }
-    }
-    let Some(rest) = src.get(done..) else {
+    // One test for the common case (ring entries and pages start WIDE-aligned): then the
+    // length alone decides the rest, known at compile time for a value of a given type.
+    if (ptr as usize).is_multiple_of(WIDE) {
+        body_in(ptr, src);
         return;
-    };
-    let body = ptr.wrapping_add(done);
-    let mut blocks = rest.chunks_exact(UNROLL * WIDE);
+    }
+    // Head: one unit of each size whose alignment bit is set, until `ptr + done` is WIDE-aligned
+    // (or the bytes run out).
+    let mut done = 0;
+    done = head_in::<u8>(ptr, src, done);
+    done = head_in::<u16>(ptr, src, done);
+    done = head_in::<u32>(ptr, src, done);
+    if WIDE > 8 {
+        done = head_in::<u64>(ptr, src, done);
+    }
+    if let Some(rest) = src.get(done..) {
+        body_in(ptr.wrapping_add(done), rest);
+    }
+}
+
+/// The body and tail of [`copy_in`]: `ptr` is WIDE-aligned, or `src` is shorter than every unit
+/// the head could not take (then only narrower tail units, aligned for their size, are used).
+#[inline(always)]
+fn body_in(ptr: *mut u8, src: &[u8]) {
+    let len = src.len();
+    let mut blocks = src.chunks_exact(UNROLL * WIDE);
     for (b, block) in (&mut blocks).enumerate() {
         for (i, chunk) in block.chunks_exact(WIDE).enumerate() {
-            let at = body.wrapping_add(b * UNROLL * WIDE + i * WIDE);
-            // SAFETY: as in `copy_out`: WIDE-aligned, inside the checked range.
+            let at = ptr.wrapping_add(b * UNROLL * WIDE + i * WIDE);
+            // SAFETY: `at` is WIDE-aligned (`ptr` is, and the body advances in WIDE steps); its
+            // WIDE bytes lie inside the checked range.
             unsafe { write_unit::<Wide>(at.cast(), chunk) };
         }
     }
     let rest = blocks.remainder();
-    let body = ptr.wrapping_add(src.len() - rest.len());
+    let body = ptr.wrapping_add(len - rest.len());
     let mut chunks = rest.chunks_exact(WIDE);
     for (i, chunk) in (&mut chunks).enumerate() {
-        // SAFETY: as in `copy_out`.
+        // SAFETY: as above.
         unsafe { write_unit::<Wide>(body.wrapping_add(i * WIDE).cast(), chunk) };
     }
     let tail = chunks.remainder();
-    let at = ptr.wrapping_add(src.len() - tail.len());
+    let at = ptr.wrapping_add(len - tail.len());
     let mut done = 0;
     if WIDE > 8 {
         done = tail_in::<u64>(at, tail, done);
