@@ -25,7 +25,7 @@ pub use memory::{
     MapError, OwnedPages, PageAllocator, PageRange, PhysicalMapper, PAGE_SHIFT, PAGE_SIZE,
 };
 pub use port_io::PortIo;
-pub use shared::SharedMemory;
+pub use shared::{SharedArray, SharedMemory, SharedObject};
 pub use time::{Clock, Instant};
 pub use types::{DomainId, EventChannelPort, GrantRef, Pfn, VcpuId};
 

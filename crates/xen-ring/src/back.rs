@@ -7,21 +7,28 @@ use xen_hal::SharedMemory;
 
 use crate::error::RingError;
 use crate::layout::{RingEntry, RingLayout, SharedRing, REQ_EVENT, REQ_PROD, RSP_EVENT, RSP_PROD};
+use crate::slot::Slot;
 
 /// The backend's view of a shared ring (`struct *_back_ring` of `io/ring.h`).
 ///
-/// The host-test simulator's blkback and netback use it. The frontend is the peer here: a
+/// The host-test simulator's blkback and netback use it. Requests are taken in batches as on the
+/// frontend: [`BackRing::unconsumed_requests`] reads and checks `req_prod` once,
+/// [`BackRing::take_request`] copies requests out up to the checked point; responses are filled
+/// in place with [`BackRing::push_response_with`]. The frontend is the peer here: a
 /// `req_prod` more than a ring's worth ahead of the responses wedges the ring in
 /// [`RingError::RequestProducerOverflow`].
 #[derive(Debug)]
 pub struct BackRing<Req, Rsp> {
-    ring: SharedRing,
+    ring: SharedRing<Req, Rsp>,
     /// Next response slot to fill (private).
     rsp_prod_pvt: u32,
     /// The `rsp_prod` this side last published.
     rsp_prod: u32,
     /// Next request to consume.
     req_cons: u32,
+    /// End of the checked batch (set by `unconsumed_requests`): requests below it may be taken
+    /// without re-reading `req_prod`.
+    req_limit: u32,
     failed: Option<RingError>,
     _entries: PhantomData<fn(Req) -> Rsp>,
 }
@@ -30,13 +37,14 @@ impl<Req: RingEntry, Rsp: RingEntry> BackRing<Req, Rsp> {
     /// Attaches to a ring the frontend initialised (`BACK_RING_ATTACH` at the shared
     /// `rsp_prod`): requests published beyond it are pending.
     pub fn attach(mem: SharedMemory) -> Result<Self, RingError> {
-        let ring = SharedRing::new::<Req, Rsp>(mem)?;
+        let ring = SharedRing::new(mem)?;
         let rsp_prod = ring.load(RSP_PROD, Ordering::Acquire)?;
         Ok(BackRing {
             ring,
             rsp_prod_pvt: rsp_prod,
             rsp_prod,
             req_cons: rsp_prod,
+            req_limit: rsp_prod,
             failed: None,
             _entries: PhantomData,
         })
@@ -88,7 +96,8 @@ impl<Req: RingEntry, Rsp: RingEntry> BackRing<Req, Rsp> {
 
     /// Number of requests published and not yet consumed (`RING_HAS_UNCONSUMED_REQUESTS`:
     /// limited by the slots not taken by unanswered requests), after checking the frontend's
-    /// `req_prod` (`RING_REQUEST_PROD_OVERFLOW`).
+    /// `req_prod` (`RING_REQUEST_PROD_OVERFLOW`; one read of `req_prod`). They can then be taken
+    /// with [`BackRing::take_request`].
     pub fn unconsumed_requests(&mut self) -> Result<u32, RingError> {
         self.check()?;
         let req_prod = match self.ring.load(REQ_PROD, Ordering::Acquire) {
@@ -103,7 +112,41 @@ impl<Req: RingEntry, Rsp: RingEntry> BackRing<Req, Rsp> {
         }
         let published = req_prod.wrapping_sub(self.req_cons);
         let room = self.size().saturating_sub(self.pending_responses());
-        Ok(published.min(room))
+        let count = published.min(room);
+        self.req_limit = self.req_cons.wrapping_add(count);
+        Ok(count)
+    }
+
+    /// Copies out the next request of the batch last checked by
+    /// [`BackRing::unconsumed_requests`] or [`BackRing::final_check_for_requests`], without
+    /// reading `req_prod` again; `None` when that batch is used up.
+    pub fn take_request(&mut self) -> Result<Option<Req>, RingError> {
+        self.check()?;
+        if self.req_cons == self.req_limit {
+            return Ok(None);
+        }
+        self.read_request()
+    }
+
+    /// As [`BackRing::take_request`], copying the request straight into `dst` (its final
+    /// place); returns whether there was one. `dst` is left as it was if there was none.
+    #[inline]
+    pub fn take_request_into(&mut self, dst: &mut Req) -> Result<bool, RingError> {
+        self.check()?;
+        if self.req_cons == self.req_limit {
+            return Ok(false);
+        }
+        match self
+            .ring
+            .request(self.req_cons)
+            .map(|entry| entry.read_into(dst))
+        {
+            Ok(()) => {
+                self.req_cons = self.req_cons.wrapping_add(1);
+                Ok(true)
+            }
+            Err(e) => Err(self.fail(e)),
+        }
     }
 
     /// Copies out the next request, if the frontend has published one.
@@ -111,10 +154,37 @@ impl<Req: RingEntry, Rsp: RingEntry> BackRing<Req, Rsp> {
         if self.unconsumed_requests()? == 0 {
             return Ok(None);
         }
-        match self.ring.read_entry(self.req_cons) {
+        self.read_request()
+    }
+
+    fn read_request(&mut self) -> Result<Option<Req>, RingError> {
+        match self.ring.request(self.req_cons).map(|entry| entry.read()) {
             Ok(request) => {
                 self.req_cons = self.req_cons.wrapping_add(1);
                 Ok(Some(request))
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// Fills the slot at `rsp_prod_pvt` in place through `fill` and advances it; only as many
+    /// responses as requests were consumed can be pushed. If `fill` fails the slot is not used.
+    pub fn push_response_with<R>(
+        &mut self,
+        fill: impl FnOnce(&mut Slot<'_, Rsp>) -> Result<R, RingError>,
+    ) -> Result<R, RingError> {
+        self.check()?;
+        if self.pending_responses() == 0 {
+            return Err(RingError::NoRequestToAnswer);
+        }
+        let mut slot = match self.ring.response(self.rsp_prod_pvt).map(Slot::new) {
+            Ok(slot) => slot,
+            Err(e) => return Err(self.fail(e)),
+        };
+        match fill(&mut slot) {
+            Ok(value) => {
+                self.rsp_prod_pvt = self.rsp_prod_pvt.wrapping_add(1);
+                Ok(value)
             }
             Err(e) => Err(self.fail(e)),
         }
@@ -127,7 +197,11 @@ impl<Req: RingEntry, Rsp: RingEntry> BackRing<Req, Rsp> {
         if self.pending_responses() == 0 {
             return Err(RingError::NoRequestToAnswer);
         }
-        if let Err(e) = self.ring.write_entry(self.rsp_prod_pvt, response) {
+        if let Err(e) = self
+            .ring
+            .response(self.rsp_prod_pvt)
+            .map(|entry| entry.write(response))
+        {
             return Err(self.fail(e));
         }
         self.rsp_prod_pvt = self.rsp_prod_pvt.wrapping_add(1);

@@ -57,6 +57,14 @@ pub enum RingError {
         /// The shared response producer index.
         rsp_prod: u32,
     },
+    /// A field written into a [`crate::Slot`] reaches past the entry (a caller bug; the ring is
+    /// not wedged and the slot is not used).
+    OutsideEntry {
+        /// Byte offset of the field in the entry.
+        offset: usize,
+        /// Its length.
+        len: usize,
+    },
     /// A shared-memory access was out of bounds or misaligned (a layout bug or a bad window).
     Memory(OutOfBounds),
 }
@@ -116,6 +124,9 @@ impl fmt::Display for RingError {
                 f,
                 "inconsistent ring indices: req_prod {req_prod}, rsp_prod {rsp_prod}"
             ),
+            RingError::OutsideEntry { offset, len } => {
+                write!(f, "field at {offset}, {len} bytes, lies outside the ring entry")
+            }
             RingError::Memory(e) => write!(
                 f,
                 "shared memory access out of bounds: offset {} len {}",

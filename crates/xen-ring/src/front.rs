@@ -7,17 +7,24 @@ use xen_hal::SharedMemory;
 
 use crate::error::RingError;
 use crate::layout::{RingEntry, RingLayout, SharedRing, REQ_EVENT, REQ_PROD, RSP_EVENT, RSP_PROD};
+use crate::slot::Slot;
 
 /// The frontend's view of a shared ring (`struct *_front_ring` of `io/ring.h`).
 ///
-/// Requests are written into the ring privately with [`FrontRing::push_request`] and published
-/// with [`FrontRing::push_requests_and_check_notify`]. Responses are copied out with
-/// [`FrontRing::next_response`], which checks the backend's `rsp_prod` first: a backend that
-/// publishes more responses than requests were published wedges the ring in
+/// Requests are written into the ring privately, in place with [`FrontRing::push_request_with`]
+/// or as whole values with [`FrontRing::push_request`], and published with
+/// [`FrontRing::push_requests_and_check_notify`].
+///
+/// Responses are taken in batches, as `io/ring.h` users do: [`FrontRing::unconsumed_responses`]
+/// (or [`FrontRing::final_check_for_responses`]) reads the backend's `rsp_prod` once, checks it
+/// and remembers how far it allows consuming; [`FrontRing::take_response`] then copies out one
+/// response after another up to there without touching the shared index again.
+/// [`FrontRing::next_response`] does both steps for one response. A backend that publishes
+/// more responses than requests were published wedges the ring in
 /// [`RingError::ResponseProducerOverflow`].
 #[derive(Debug)]
 pub struct FrontRing<Req, Rsp> {
-    ring: SharedRing,
+    ring: SharedRing<Req, Rsp>,
     /// Next request slot to fill (private).
     req_prod_pvt: u32,
     /// The `req_prod` this side last published (kept privately: the shared copy is writable
@@ -25,6 +32,9 @@ pub struct FrontRing<Req, Rsp> {
     req_prod: u32,
     /// Next response to consume.
     rsp_cons: u32,
+    /// End of the checked batch: responses below it may be taken without re-reading
+    /// `rsp_prod` (set by `unconsumed_responses`, never beyond a checked `rsp_prod`).
+    rsp_limit: u32,
     failed: Option<RingError>,
     _entries: PhantomData<fn(Req) -> Rsp>,
 }
@@ -39,7 +49,7 @@ impl<Req: RingEntry, Rsp: RingEntry> FrontRing<Req, Rsp> {
     /// As [`FrontRing::init`], but all indices start at `start` (events at `start + 1`), so
     /// that tests can begin near `u32::MAX`.
     pub fn init_at(mem: SharedMemory, start: u32) -> Result<Self, RingError> {
-        let ring = SharedRing::new::<Req, Rsp>(mem)?;
+        let ring = SharedRing::new(mem)?;
         // Zero everything, entries included, so no stale data reaches the backend.
         mem.fill(0, mem.len(), 0)?;
         ring.store(REQ_PROD, start, Ordering::Relaxed)?;
@@ -55,7 +65,7 @@ impl<Req: RingEntry, Rsp: RingEntry> FrontRing<Req, Rsp> {
     /// suspend/resume): the requests published and not yet answered (`req_prod - rsp_prod`)
     /// stay outstanding; responses already published count as consumed.
     pub fn attach(mem: SharedMemory) -> Result<Self, RingError> {
-        let ring = SharedRing::new::<Req, Rsp>(mem)?;
+        let ring = SharedRing::new(mem)?;
         let req_prod = ring.load(REQ_PROD, Ordering::Acquire)?;
         let rsp_prod = ring.load(RSP_PROD, Ordering::Acquire)?;
         if req_prod.wrapping_sub(rsp_prod) > ring.layout.entries() {
@@ -64,12 +74,13 @@ impl<Req: RingEntry, Rsp: RingEntry> FrontRing<Req, Rsp> {
         Ok(Self::with_indices(ring, req_prod, rsp_prod))
     }
 
-    fn with_indices(ring: SharedRing, req_prod: u32, rsp_cons: u32) -> Self {
+    fn with_indices(ring: SharedRing<Req, Rsp>, req_prod: u32, rsp_cons: u32) -> Self {
         FrontRing {
             ring,
             req_prod_pvt: req_prod,
             req_prod,
             rsp_cons,
+            rsp_limit: rsp_cons,
             failed: None,
             _entries: PhantomData,
         }
@@ -134,6 +145,30 @@ impl<Req: RingEntry, Rsp: RingEntry> FrontRing<Req, Rsp> {
         self.req_prod.wrapping_sub(self.rsp_cons)
     }
 
+    /// Fills the slot at `req_prod_pvt` in place through `fill` and advances it; returns what
+    /// `fill` returned. If `fill` fails the slot is not used (nothing was published). The
+    /// backend sees the request only after [`FrontRing::push_requests_and_check_notify`].
+    pub fn push_request_with<R>(
+        &mut self,
+        fill: impl FnOnce(&mut Slot<'_, Req>) -> Result<R, RingError>,
+    ) -> Result<R, RingError> {
+        self.check()?;
+        if self.free_requests() == 0 {
+            return Err(RingError::Full);
+        }
+        let mut slot = match self.ring.request(self.req_prod_pvt).map(Slot::new) {
+            Ok(slot) => slot,
+            Err(e) => return Err(self.fail(e)),
+        };
+        match fill(&mut slot) {
+            Ok(value) => {
+                self.req_prod_pvt = self.req_prod_pvt.wrapping_add(1);
+                Ok(value)
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
     /// Copies `request` into the slot at `req_prod_pvt` (volatile) and advances it. The
     /// backend sees it only after [`FrontRing::push_requests_and_check_notify`].
     pub fn push_request(&mut self, request: &Req) -> Result<(), RingError> {
@@ -141,7 +176,11 @@ impl<Req: RingEntry, Rsp: RingEntry> FrontRing<Req, Rsp> {
         if self.free_requests() == 0 {
             return Err(RingError::Full);
         }
-        if let Err(e) = self.ring.write_entry(self.req_prod_pvt, request) {
+        if let Err(e) = self
+            .ring
+            .request(self.req_prod_pvt)
+            .map(|entry| entry.write(request))
+        {
             return Err(self.fail(e));
         }
         self.req_prod_pvt = self.req_prod_pvt.wrapping_add(1);
@@ -163,7 +202,8 @@ impl<Req: RingEntry, Rsp: RingEntry> FrontRing<Req, Rsp> {
     }
 
     /// Number of responses published and not yet consumed, after checking the backend's
-    /// `rsp_prod` against the requests outstanding.
+    /// `rsp_prod` against the requests outstanding (one read of `rsp_prod`). They can then be
+    /// taken with [`FrontRing::take_response`].
     pub fn unconsumed_responses(&mut self) -> Result<u32, RingError> {
         self.check()?;
         let rsp_prod = match self.ring.load(RSP_PROD, Ordering::Acquire) {
@@ -178,7 +218,42 @@ impl<Req: RingEntry, Rsp: RingEntry> FrontRing<Req, Rsp> {
                 req_prod: self.req_prod,
             }));
         }
+        self.rsp_limit = rsp_prod;
         Ok(available)
+    }
+
+    /// Copies out the next response of the batch last checked by
+    /// [`FrontRing::unconsumed_responses`] or [`FrontRing::final_check_for_responses`], without
+    /// reading `rsp_prod` again; `None` when that batch is used up. The copy is a snapshot:
+    /// validate its fields before use.
+    pub fn take_response(&mut self) -> Result<Option<Rsp>, RingError> {
+        self.check()?;
+        if self.rsp_cons == self.rsp_limit {
+            return Ok(None);
+        }
+        self.read_response()
+    }
+
+    /// As [`FrontRing::take_response`], copying the response straight into `dst` (its final
+    /// place: no further move of the copy); returns whether there was one. `dst` is left as
+    /// it was if there was none.
+    #[inline]
+    pub fn take_response_into(&mut self, dst: &mut Rsp) -> Result<bool, RingError> {
+        self.check()?;
+        if self.rsp_cons == self.rsp_limit {
+            return Ok(false);
+        }
+        match self
+            .ring
+            .response(self.rsp_cons)
+            .map(|entry| entry.read_into(dst))
+        {
+            Ok(()) => {
+                self.rsp_cons = self.rsp_cons.wrapping_add(1);
+                Ok(true)
+            }
+            Err(e) => Err(self.fail(e)),
+        }
     }
 
     /// Copies out the next response, if the backend has published one (volatile reads after an
@@ -187,7 +262,11 @@ impl<Req: RingEntry, Rsp: RingEntry> FrontRing<Req, Rsp> {
         if self.unconsumed_responses()? == 0 {
             return Ok(None);
         }
-        match self.ring.read_entry(self.rsp_cons) {
+        self.read_response()
+    }
+
+    fn read_response(&mut self) -> Result<Option<Rsp>, RingError> {
+        match self.ring.response(self.rsp_cons).map(|entry| entry.read()) {
             Ok(response) => {
                 self.rsp_cons = self.rsp_cons.wrapping_add(1);
                 Ok(Some(response))

@@ -5,7 +5,6 @@
 //! `shadow`). A response's id is peer data: [`IdTable::complete`] checks it and returns a typed
 //! error for an id out of range, one never issued, or one already completed.
 
-use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -44,43 +43,65 @@ impl fmt::Display for IdError {
     }
 }
 
+/// "No id": the end of the free list.
+const NONE: u32 = u32::MAX;
+
 enum Slot<T> {
-    /// Never issued since creation or the last reset.
-    Unused,
+    /// Never issued since creation or the last reset; free, followed on the free list by `next`.
+    Unused { next: u32 },
     /// Issued; the response has not come back.
     InFlight(T),
-    /// Completed and free again; a second completion is a duplicate.
-    Completed,
+    /// Completed and free again (a second completion is a duplicate); followed by `next`.
+    Completed { next: u32 },
 }
 
 /// A fixed-capacity table of in-flight request ids with their shadow data.
 ///
 /// Free ids are reused in first-in first-out order, so a stale duplicate response is likely to
 /// find its id still completed (and be reported as [`IdError::DuplicateCompletion`]) rather
-/// than reissued.
+/// than reissued. The free list is threaded through the table itself (each free slot names
+/// the next), as Linux blkfront threads its shadow array, but kept in FIFO order with a tail.
 pub struct IdTable<T> {
     slots: Vec<Slot<T>>,
-    free: VecDeque<u32>,
+    /// First free id (`NONE` if every id is in flight).
+    head: u32,
+    /// Last free id (`NONE` if none is free).
+    tail: u32,
+    free: usize,
     in_flight: usize,
 }
 
 impl<T> IdTable<T> {
     /// A table of `capacity` ids (`0..capacity`), usually the ring size; allocation is fallible.
+    /// Ids are below `capacity`, so `u32::MAX` (the end of the free list) is never one.
     pub fn new(capacity: u32) -> Result<Self, AllocError> {
         let len = capacity as usize;
         let mut slots = Vec::new();
         slots.try_reserve_exact(len).map_err(|_| AllocError)?;
-        let mut free = VecDeque::new();
-        free.try_reserve_exact(len).map_err(|_| AllocError)?;
-        for id in 0..capacity {
-            slots.push(Slot::Unused);
-            free.push_back(id);
-        }
-        Ok(IdTable {
+        let mut table = IdTable {
             slots,
-            free,
+            head: NONE,
+            tail: NONE,
+            free: 0,
             in_flight: 0,
-        })
+        };
+        table.reset(capacity);
+        Ok(table)
+    }
+
+    /// Every id unused and free, in order (the allocation was reserved by `new`).
+    fn reset(&mut self, capacity: u32) {
+        self.slots.clear();
+        for id in 0..capacity {
+            let next = if id + 1 < capacity { id + 1 } else { NONE };
+            self.slots.push(Slot::Unused { next });
+        }
+        (self.head, self.tail) = match capacity {
+            0 => (NONE, NONE),
+            n => (0, n - 1),
+        };
+        self.free = capacity as usize;
+        self.in_flight = 0;
     }
 
     /// Number of ids.
@@ -96,47 +117,55 @@ impl<T> IdTable<T> {
 
     /// Number of free ids.
     pub fn free(&self) -> usize {
-        self.free.len()
+        self.free
     }
 
     /// Takes a free id and remembers `shadow` under it.
+    #[inline]
     pub fn allocate(&mut self, shadow: T) -> Result<u32, IdError> {
-        let id = self.free.pop_front().ok_or(IdError::Exhausted)?;
-        match self.slots.get_mut(id as usize) {
-            Some(slot) => {
-                *slot = Slot::InFlight(shadow);
-                self.in_flight += 1;
-                Ok(id)
-            }
-            // Free ids always index the table; kept as an error rather than a panic.
-            None => Err(IdError::Exhausted),
+        let id = self.head;
+        let slot = self.slots.get_mut(id as usize).ok_or(IdError::Exhausted)?;
+        let next = match *slot {
+            Slot::Unused { next } | Slot::Completed { next } => next,
+            // The free list never names an in-flight id; kept as an error rather than a panic.
+            Slot::InFlight(_) => return Err(IdError::Exhausted),
+        };
+        *slot = Slot::InFlight(shadow);
+        self.head = next;
+        if next == NONE {
+            self.tail = NONE;
         }
-    }
-
-    fn slot_mut(&mut self, id: u64) -> Result<&mut Slot<T>, IdError> {
-        usize::try_from(id)
-            .ok()
-            .and_then(|index| self.slots.get_mut(index))
-            .ok_or(IdError::Unknown { id })
+        self.free -= 1;
+        self.in_flight += 1;
+        Ok(id)
     }
 
     /// Completes `id` (a value taken from a response, so untrusted): returns its shadow and
     /// frees the id.
+    #[inline]
     pub fn complete(&mut self, id: u64) -> Result<T, IdError> {
-        let slot = self.slot_mut(id)?;
-        match core::mem::replace(slot, Slot::Completed) {
-            Slot::InFlight(shadow) => {
-                // `id` indexes the table, so it fits a `u32` (see `new`).
-                self.free.push_back(id as u32);
-                self.in_flight -= 1;
-                Ok(shadow)
-            }
-            Slot::Unused => {
-                *slot = Slot::Unused;
-                Err(IdError::NotInFlight { id })
-            }
-            Slot::Completed => Err(IdError::DuplicateCompletion { id }),
+        let index = usize::try_from(id).map_err(|_| IdError::Unknown { id })?;
+        let slot = self.slots.get_mut(index).ok_or(IdError::Unknown { id })?;
+        if !matches!(slot, Slot::InFlight(_)) {
+            return Err(match slot {
+                Slot::Completed { .. } => IdError::DuplicateCompletion { id },
+                _ => IdError::NotInFlight { id },
+            });
         }
+        let Slot::InFlight(shadow) = core::mem::replace(slot, Slot::Completed { next: NONE })
+        else {
+            return Err(IdError::NotInFlight { id });
+        };
+        // `index` is a slot index, below `u32::MAX` (see `new`).
+        let id32 = index as u32;
+        match self.slots.get_mut(self.tail as usize) {
+            Some(Slot::Unused { next } | Slot::Completed { next }) => *next = id32,
+            _ => self.head = id32,
+        }
+        self.tail = id32;
+        self.free += 1;
+        self.in_flight -= 1;
+        Ok(shadow)
     }
 
     /// The shadow of an in-flight id, if it is one.
@@ -163,14 +192,13 @@ impl<T> IdTable<T> {
     /// the table to its new state (blkfront's `recover`: the requests are reissued with fresh
     /// ids).
     pub fn drain_in_flight(&mut self, mut visit: impl FnMut(u32, T)) {
-        self.free.clear();
+        let capacity = self.capacity();
         for (slot, id) in self.slots.iter_mut().zip(0u32..) {
-            self.free.push_back(id);
-            if let Slot::InFlight(shadow) = core::mem::replace(slot, Slot::Unused) {
+            if let Slot::InFlight(shadow) = core::mem::replace(slot, Slot::Unused { next: NONE }) {
                 visit(id, shadow);
             }
         }
-        self.in_flight = 0;
+        self.reset(capacity);
     }
 }
 

@@ -3,7 +3,7 @@
 use core::mem::{align_of, offset_of, size_of};
 use core::sync::atomic::{fence, Ordering};
 
-use xen_hal::{SharedMemory, PAGE_SIZE};
+use xen_hal::{OutOfBounds, SharedArray, SharedMemory, SharedObject, PAGE_SIZE};
 use xen_public_headers::io::ring::{round_down_pow2, sring_header};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -101,21 +101,31 @@ impl RingLayout {
     }
 }
 
-/// A shared region with its layout: the accessors both ring halves use.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct SharedRing {
+/// A shared region with its layout and its entries (checked once, at attach): the accessors
+/// both ring halves use.
+#[derive(Debug)]
+pub(crate) struct SharedRing<Req, Rsp> {
     pub(crate) mem: SharedMemory,
     pub(crate) layout: RingLayout,
+    requests: SharedArray<Req>,
+    responses: SharedArray<Rsp>,
 }
 
-impl SharedRing {
-    pub(crate) fn new<Req: RingEntry, Rsp: RingEntry>(
-        mem: SharedMemory,
-    ) -> Result<Self, RingError> {
+impl<Req: RingEntry, Rsp: RingEntry> SharedRing<Req, Rsp> {
+    pub(crate) fn new(mem: SharedMemory) -> Result<Self, RingError> {
         let layout = RingLayout::new::<Req, Rsp>(mem.len())?;
         // Checks that the header indices are reachable and aligned before anything is trusted.
         mem.load_u32(RSP_EVENT, Ordering::Relaxed)?;
-        Ok(SharedRing { mem, layout })
+        // Every entry inside the region and aligned, checked once here.
+        let entries = layout.entries() as usize;
+        let requests = mem.array(HEADER_SIZE, layout.entry_size(), entries)?;
+        let responses = mem.array(HEADER_SIZE, layout.entry_size(), entries)?;
+        Ok(SharedRing {
+            mem,
+            layout,
+            requests,
+            responses,
+        })
     }
 
     pub(crate) fn load(&self, offset: usize, order: Ordering) -> Result<u32, RingError> {
@@ -131,14 +141,31 @@ impl SharedRing {
         Ok(self.mem.store_u32(offset, value, order)?)
     }
 
-    /// Copies the entry at `index` out of the ring (volatile; a snapshot the peer cannot change).
-    pub(crate) fn read_entry<T: RingEntry>(&self, index: u32) -> Result<T, RingError> {
-        Ok(self.mem.read_obj(self.layout.slot_offset(index))?)
+    fn slot_index(&self, index: u32) -> usize {
+        (index & (self.layout.entries() - 1)) as usize
     }
 
-    /// Copies `value` into the entry at `index` (volatile).
-    pub(crate) fn write_entry<T: RingEntry>(&self, index: u32, value: &T) -> Result<(), RingError> {
-        Ok(self.mem.write_obj(self.layout.slot_offset(index), value)?)
+    fn missing<T>(&self, index: u32) -> RingError {
+        RingError::Memory(OutOfBounds {
+            offset: self.layout.slot_offset(index),
+            len: size_of::<T>(),
+        })
+    }
+
+    /// The request entry that ring index `index` names.
+    #[inline]
+    pub(crate) fn request(&self, index: u32) -> Result<SharedObject<Req>, RingError> {
+        self.requests
+            .get(self.slot_index(index))
+            .ok_or_else(|| self.missing::<Req>(index))
+    }
+
+    /// The response entry that ring index `index` names.
+    #[inline]
+    pub(crate) fn response(&self, index: u32) -> Result<SharedObject<Rsp>, RingError> {
+        self.responses
+            .get(self.slot_index(index))
+            .ok_or_else(|| self.missing::<Rsp>(index))
     }
 
     /// Publishes producer index `new` at `prod` (the peer last saw `old`) and returns whether

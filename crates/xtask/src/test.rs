@@ -36,6 +36,8 @@ pub fn run(_args: &[String]) -> Result<(), String> {
             .args(["--", "-D", "warnings"]),
     )?;
     exec(cargo().args(["test", "--workspace", "--all-features"]))?;
+    // The benchmark's workloads run and match their C baselines (no timing).
+    crate::bench::run(&["--short".to_string()])?;
     crate::dist::check()?;
     crate::fuzz::check()?;
     if std::env::var_os("XTASK_SKIP_TESTBED").is_some() {
