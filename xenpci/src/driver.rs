@@ -190,6 +190,8 @@ extern "system" fn DriverEntry(
     registry_path: *mut UNICODE_STRING,
 ) -> NTSTATUS {
     nt_kernel::log::set_driver_name(&DRIVER_NAME);
+    // Non-executable pool from Windows 8 on, before anything is allocated.
+    nt_kernel::pool::opt_in_nx();
     info!("DriverEntry: xenpci {}", env!("CARGO_PKG_VERSION"));
     if driver.is_null() {
         return STATUS_INVALID_PARAMETER;
@@ -864,8 +866,8 @@ fn hypercall_page() -> Option<HypercallRef> {
             return None;
         }
     };
-    // SAFETY: ring 0 in a Xen HVM guest (XEN_USABLE was checked by the caller); `pages` is one
-    // page of executable non-paged pool whose frame is from MmGetPhysicalAddress.
+    // SAFETY: ring 0 in a Xen HVM guest (XEN_USABLE was checked by the caller); `pages` is the
+    // image's executable, non-paged hypercall page whose frame is from MmGetPhysicalAddress.
     let installed = match unsafe { HypercallPage::install(&xen, pages) } {
         Ok(page) => page,
         Err(e) => {

@@ -10,7 +10,6 @@
 use core::ptr::NonNull;
 
 use nt_kernel::ntdef::*;
-use nt_kernel::pool::POOL_TAG;
 use nt_kernel::wdm::*;
 use xen_hal::{
     AllocError, Clock, DomainId, EventChannelPort, EventChannelStatus, GrantTableSize, Hypervisor,
@@ -195,25 +194,26 @@ impl PhysicalMapper for NtMapper {
     }
 }
 
-/// One page of executable non-paged pool (`NonPagedPool`): the home of the hypercall stubs.
+/// The page of xenpci's image made for the hypercall stubs (`nt_kernel::hypercall_section`:
+/// its own page-aligned `.hcall` section, non-paged, mapped read + execute). Pool is not
+/// executable from Windows 8 on (`NonPagedPoolNx`), and an executable pool page would be
+/// writable and executable at once. Xen writes the stubs through the page's frame; nothing here
+/// writes through the mapping. The page goes with the image: freeing it does nothing.
 #[derive(Clone, Copy)]
 pub struct PoolPages;
 
 impl PageAllocator for PoolPages {
     fn alloc_pages(&self, count: usize) -> Result<PageRange, AllocError> {
-        // Pool allocations of a page or more are page-aligned, but only one page is physically
-        // contiguous for sure.
         if count != 1 {
             return Err(AllocError);
         }
-        // SAFETY: plain pool allocation.
-        let va = unsafe { ExAllocatePoolWithTag(NonPagedPool, PAGE_SIZE, POOL_TAG) };
-        let va = NonNull::new(va.cast::<u8>()).ok_or(AllocError)?;
-        // SAFETY: `va` is a live non-paged allocation.
+        // Handed out once: a second installation attempt in the same image gets nothing.
+        let va = nt_kernel::hypercall_section::take().ok_or(AllocError)?;
+        // SAFETY: `va` is a resident page of this driver's image.
         let physical = unsafe { MmGetPhysicalAddress(va.as_ptr().cast()) } as u64;
-        // SAFETY: the allocation is one page, owned until `free_pages`.
+        // SAFETY: the section is one page, owned by this allocation for the image's lifetime
+        // (only read through this mapping: it is read + execute).
         let memory = unsafe { SharedMemory::new(va, PAGE_SIZE) };
-        memory.fill(0, PAGE_SIZE, 0).map_err(|_| AllocError)?;
         Ok(PageRange {
             memory,
             pfn: Pfn(physical >> PAGE_SHIFT),
@@ -221,9 +221,8 @@ impl PageAllocator for PoolPages {
         })
     }
 
-    unsafe fn free_pages(&self, range: PageRange) {
-        // SAFETY: allocated by `alloc_pages` with this tag, freed once (caller's contract).
-        unsafe { ExFreePoolWithTag(range.memory.as_ptr().cast(), POOL_TAG) };
+    unsafe fn free_pages(&self, _range: PageRange) {
+        // The page is part of the image and goes when it unloads.
     }
 }
 

@@ -87,8 +87,9 @@ impl<A: PageAllocator> HypercallPage<A> {
     ///
     /// # Safety
     /// - Runs at ring 0 in a Xen HVM guest, and `xen` came from [`detect_xen`] on this machine.
-    /// - `page` is at least one page of RAM, mapped writable *and executable* at
-    ///   `page.memory().as_ptr()`, and its `pfn()` is the frame of that mapping.
+    /// - `page` is at least one page of RAM, mapped readable *and executable* at
+    ///   `page.memory().as_ptr()` (Xen writes the stubs through the frame, so the mapping need
+    ///   not be writable), and its `pfn()` is the frame of that mapping.
     pub unsafe fn install(xen: &XenCpuid, page: OwnedPages<A>) -> Result<Self, InstallError> {
         if xen.hypercall_pages == 0 {
             return Err(InstallError::NoHypercallPage);
