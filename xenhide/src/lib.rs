@@ -18,28 +18,11 @@ extern crate alloc;
 use alloc::vec::Vec;
 
 use xen_bus::hide::{parse_pci_id, should_hide, HiddenDevice, UnplugClasses};
-use xen_platform::evidence::{
-    BootReport, BUS_SERVICE, PARAMETERS_SUBKEY, REPORT_SUBKEY, SERVICES_KEY,
-};
+pub use xen_platform::evidence::report_key_path;
+use xen_platform::evidence::BootReport;
 
-/// The volatile key holding xenpci's [`BootReport`]: its two values are
-/// `xen_platform::evidence::VALUE_REPORT_BOOT` and `VALUE_REPORT_UNPLUGGED`.
-/// `None` only when the allocation fails.
-pub fn report_key_path() -> Option<alloc::string::String> {
-    let parts = [SERVICES_KEY, BUS_SERVICE, PARAMETERS_SUBKEY, REPORT_SUBKEY];
-    let mut path = alloc::string::String::new();
-    path.try_reserve_exact(parts.iter().map(|p| p.len() + 1).sum())
-        .ok()?;
-    for (i, part) in parts.iter().enumerate() {
-        if i > 0 {
-            path.push('\\');
-        }
-        path.push_str(part);
-    }
-    Some(path)
-}
-
-/// The report from the two REG_DWORDs read from [`report_key_path`].
+/// The report from the two REG_DWORDs (`VALUE_REPORT_BOOT`, `VALUE_REPORT_UNPLUGGED`) read from
+/// xenpci's volatile key [`report_key_path`].
 pub fn report(boot: Option<u32>, unplugged: Option<u32>) -> Option<BootReport> {
     BootReport::from_registry(boot, unplugged)
 }

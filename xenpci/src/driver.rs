@@ -41,10 +41,10 @@ use xen_hal::{OwnedPages, PhysicalMapper};
 use xen_hypercall::arch::x86_64::{detect_xen, HypercallPage};
 use xen_platform::bringup::StoreRing;
 use xen_platform::evidence::{
-    ArmWrite, EvidenceRecord, ImageStamp, PvClass, BUS_SERVICE, PARAMETERS_SUBKEY, REPORT_SUBKEY,
-    SERVICES_KEY, VALUE_ARMED_BOOT, VALUE_ARMED_PATH, VALUE_BOOT_COUNT, VALUE_FAILED_PATH,
-    VALUE_PRODUCT, VALUE_REPORT_BOOT, VALUE_REPORT_UNPLUGGED, VALUE_STARTED_BOOT,
-    VALUE_UNPLUGGED_BOOT,
+    join_key, report_key_path, ArmWrite, EvidenceRecord, ImageStamp, PvClass, BUS_SERVICE,
+    PARAMETERS_SUBKEY, REPORT_SUBKEY, SERVICES_KEY, VALUE_ARMED_BOOT, VALUE_ARMED_PATH,
+    VALUE_BOOT_COUNT, VALUE_FAILED_PATH, VALUE_PRODUCT, VALUE_REPORT_BOOT, VALUE_REPORT_UNPLUGGED,
+    VALUE_STARTED_BOOT, VALUE_UNPLUGGED_BOOT,
 };
 use xen_platform::shutdown::{self, ShutdownError, SHUTDOWN_WATCH_TOKEN};
 use xen_platform::{
@@ -273,11 +273,10 @@ fn image_stamp_of(service: &str, service_key: &Key) -> Option<ImageStamp> {
 
 /// A PV driver's service key, image stamp and evidence record.
 fn read_service(name: &str, product: &mut Option<Vec<u16>>) -> ServiceRead<'static> {
-    let Some(key) = join_path(&[SERVICES_KEY, name]).and_then(|p| Key::open(&p)) else {
+    let Some(key) = join_key(&[SERVICES_KEY, name]).and_then(|p| Key::open(&p)) else {
         return ServiceRead::default();
     };
-    let parameters =
-        join_path(&[SERVICES_KEY, name, PARAMETERS_SUBKEY]).and_then(|p| Key::open(&p));
+    let parameters = join_key(&[SERVICES_KEY, name, PARAMETERS_SUBKEY]).and_then(|p| Key::open(&p));
     let dword = |value: &str| parameters.as_ref().and_then(|k| k.read_dword(value));
     let stamp = |value: &str| parameters.as_ref().and_then(|k| k.read_path_stamp(value));
     *product = parameters
@@ -301,7 +300,7 @@ fn read_service(name: &str, product: &mut Option<Vec<u16>>) -> ServiceRead<'stat
 /// Writes `write` to `class`'s `Parameters` and flushes it; `true` only if all of it is on
 /// disk.
 fn persist_arm_write(class: PvClass, write: &ArmWrite) -> bool {
-    let key = join_path(&[SERVICES_KEY, class.service(), PARAMETERS_SUBKEY])
+    let key = join_key(&[SERVICES_KEY, class.service(), PARAMETERS_SUBKEY])
         .and_then(|p| Key::open_with(&p, KEY_READ | KEY_WRITE));
     let Some(key) = key else {
         warn!(
@@ -325,20 +324,6 @@ fn persist_arm_write(class: PvClass, write: &ArmWrite) -> bool {
     flushed
 }
 
-/// `parts` joined by backslashes (`None` only when the allocation fails).
-fn join_path(parts: &[&str]) -> Option<alloc::string::String> {
-    let mut path = alloc::string::String::new();
-    path.try_reserve_exact(parts.iter().map(|p| p.len() + 1).sum())
-        .ok()?;
-    for (i, part) in parts.iter().enumerate() {
-        if i > 0 {
-            path.push('\\');
-        }
-        path.push_str(part);
-    }
-    Some(path)
-}
-
 /// Decides and carries out the unplug (once per boot, at the boot-time initialisation), then
 /// publishes this boot's volatile report, logging why.
 fn early_unplug() {
@@ -358,9 +343,7 @@ fn early_unplug() {
     xennet.product = net_product.as_deref();
     let registry = RegistryFacts {
         start_options: options.as_deref(),
-        report_exists: join_path(&[SERVICES_KEY, "xenpci", PARAMETERS_SUBKEY, REPORT_SUBKEY])
-            .and_then(|p| Key::open(&p))
-            .is_some(),
+        report_exists: report_key_path().and_then(|p| Key::open(&p)).is_some(),
         storage_started: Key::open(boot::SCSI_DEVICEMAP_KEY).is_some(),
         boot_count: parameters
             .as_ref()

@@ -121,6 +121,26 @@ impl fmt::Display for PvClass {
     }
 }
 
+/// `parts` joined by backslashes into a registry path (`None` only when the allocation fails).
+pub fn join_key(parts: &[&str]) -> Option<alloc::string::String> {
+    let mut path = alloc::string::String::new();
+    path.try_reserve_exact(parts.iter().map(|p| p.len() + 1).sum())
+        .ok()?;
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            path.push('\\');
+        }
+        path.push_str(part);
+    }
+    Some(path)
+}
+
+/// The full path of xenpci's volatile report key (`...\xenpci\Parameters\ThisBoot`), which
+/// xenpci writes once per boot and xenhide reads.
+pub fn report_key_path() -> Option<alloc::string::String> {
+    join_key(&[SERVICES_KEY, BUS_SERVICE, PARAMETERS_SUBKEY, REPORT_SUBKEY])
+}
+
 /// A service's `Start` value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StartType {

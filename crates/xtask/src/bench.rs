@@ -320,23 +320,8 @@ const RING_H: &str = "/usr/include/xen/io/ring.h";
 /// gcc and Xen's public headers (libxen-dev): present, or installed with apt-get as the
 /// testbed installs QEMU, or a clear error.
 fn ensure_c_toolchain() -> Result<(), String> {
-    let have = || {
-        Path::new(RING_H).is_file()
-            && Command::new("gcc")
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-    };
-    if have() {
-        return Ok(());
-    }
-    println!("bench: gcc or {RING_H} missing; trying apt-get install libxen-dev gcc");
-    let installed = Command::new("apt-get")
-        .args(["install", "-y", "-q", "libxen-dev", "gcc"])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status()
-        .is_ok_and(|s| s.success());
-    if installed && have() {
+    let have = || Path::new(RING_H).is_file() && crate::util::runs("gcc");
+    if crate::util::ensure_installed("bench: gcc or Xen's headers", &["libxen-dev", "gcc"], have) {
         Ok(())
     } else {
         Err(format!(

@@ -326,22 +326,8 @@ fn default_budget(rounds: u32, load: u32) -> Duration {
 
 /// QEMU on the host; installed with apt-get when missing and this user may.
 fn ensure_qemu() -> Result<(), Skip> {
-    let have = || {
-        Command::new("qemu-system-x86_64")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if have() {
-        return Ok(());
-    }
-    println!("testbed: qemu-system-x86_64 missing; trying apt-get install qemu-system-x86");
-    let installed = Command::new("apt-get")
-        .args(["install", "-y", "-q", "qemu-system-x86"])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status()
-        .is_ok_and(|s| s.success());
-    if installed && have() {
+    let have = || crate::util::runs("qemu-system-x86_64");
+    if crate::util::ensure_installed("testbed: qemu-system-x86_64", &["qemu-system-x86"], have) {
         Ok(())
     } else {
         Err(Skip(

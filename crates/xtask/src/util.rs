@@ -33,3 +33,29 @@ pub fn cargo() -> Command {
     command.current_dir(workspace_root());
     command
 }
+
+/// Whether `program --version` runs successfully.
+pub fn runs(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// `have()`, or else `apt-get install -y -q PACKAGES` (announced with `who`) and `have()` again.
+pub fn ensure_installed(who: &str, packages: &[&str], have: impl Fn() -> bool) -> bool {
+    if have() {
+        return true;
+    }
+    println!(
+        "{who}: missing; trying apt-get install {}",
+        packages.join(" ")
+    );
+    let installed = Command::new("apt-get")
+        .args(["install", "-y", "-q"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .is_ok_and(|s| s.success());
+    installed && have()
+}
