@@ -212,19 +212,6 @@ unsafe fn hardware_ids(device: *mut DEVICE_OBJECT) -> Vec<String> {
     ids
 }
 
-/// Completion routine of [`query_id`]: signals the waiting event and keeps the IRP (it is ours,
-/// from IoAllocateIrp, and [`query_id`] frees it).
-unsafe extern "system" fn query_id_done(
-    _device: *mut DEVICE_OBJECT,
-    _irp: *mut IRP,
-    context: PVOID,
-) -> NTSTATUS {
-    // SAFETY: `context` is the KEVENT on `query_id`'s stack, which waits for this signal before
-    // returning.
-    unsafe { KeSetEvent(context.cast(), 0, FALSE) };
-    STATUS_MORE_PROCESSING_REQUIRED
-}
-
 /// Sends IRP_MN_QUERY_ID of `id_type` to the top of `top`'s stack and appends the IDs of the
 /// answer to `ids`; the answer's buffer is freed. Nothing is appended when the stack does not
 /// answer (the IRP stays STATUS_NOT_SUPPORTED, as the PnP rules require it to start).
@@ -232,47 +219,16 @@ unsafe extern "system" fn query_id_done(
 /// # Safety
 /// PASSIVE_LEVEL; `top` is a referenced device object at the top of a live stack.
 unsafe fn query_id(top: *mut DEVICE_OBJECT, id_type: BUS_QUERY_ID_TYPE, ids: &mut Vec<String>) {
-    // SAFETY: `top` is live and referenced (caller).
-    let stack_size = unsafe { (*top).StackSize };
-    // SAFETY: PASSIVE_LEVEL; an IRP with one location per driver of the stack.
-    let irp = unsafe { IoAllocateIrp(stack_size, FALSE) };
-    if irp.is_null() {
-        return;
-    }
-    let mut event = core::mem::MaybeUninit::<KEVENT>::uninit();
-    let event_ptr = event.as_mut_ptr();
-    // SAFETY: writable storage for a KEVENT that outlives the wait below.
-    unsafe { KeInitializeEvent(event_ptr, NotificationEvent, FALSE) };
-    // SAFETY: the IRP is ours until it is sent.
-    unsafe {
-        (*irp).IoStatus = IO_STATUS_BLOCK {
-            Status: STATUS_NOT_SUPPORTED,
-            PointerHigh: 0,
-            Information: 0,
-        }
+    // SAFETY: PASSIVE_LEVEL, `top` live and referenced (caller); the IRP points at nothing.
+    let answer = unsafe {
+        nt_kernel::irp::send_pnp_and_wait(top, |location| {
+            location.MinorFunction = IRP_MN_QUERY_ID;
+            location.Parameters.QueryId = IO_STACK_LOCATION_QueryId { IdType: id_type };
+        })
     };
-    // SAFETY: the location the top driver will see (IoAllocateIrp leaves the current location
-    // past the last one).
-    let location = unsafe { IoGetNextIrpStackLocation(irp) };
-    // SAFETY: a location of the IRP we own, not yet seen by any driver.
-    let location = unsafe { &mut *location };
-    location.MajorFunction = IRP_MJ_PNP;
-    location.MinorFunction = IRP_MN_QUERY_ID;
-    location.Parameters.QueryId = IO_STACK_LOCATION_QueryId { IdType: id_type };
-    // SAFETY: the event outlives the completion routine (we wait for it below).
-    unsafe { IoSetCompletionRoutine(irp, Some(query_id_done), event_ptr.cast(), true, true, true) };
-    // SAFETY: `top` is live; the IRP is set up for it.
-    let status = unsafe { IoCallDriver(top, irp) };
-    if status == STATUS_PENDING {
-        // SAFETY: PASSIVE_LEVEL; the event is initialised.
-        unsafe {
-            KeWaitForSingleObject(event_ptr.cast(), Executive, KernelMode, FALSE, null_mut())
-        };
-    }
-    // SAFETY: the completion routine kept the IRP for us.
-    let result = unsafe { (*irp).IoStatus };
-    // SAFETY: allocated by IoAllocateIrp above, completed, not touched again.
-    unsafe { IoFreeIrp(irp) };
+    let Some(result) = answer else {
+        return;
+    };
     let buffer = result.Information as *const u16;
     if !NT_SUCCESS(result.Status) || buffer.is_null() {
         return;

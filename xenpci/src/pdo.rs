@@ -594,39 +594,10 @@ unsafe fn call_stack(
     if target.is_null() {
         return STATUS_NO_SUCH_DEVICE;
     }
-    // SAFETY: `target` is valid and referenced.
-    let stack_size = unsafe { (*target).StackSize };
-    // SAFETY: plain allocation of an IRP with enough locations for the target stack.
-    let irp = unsafe { IoAllocateIrp(stack_size, FALSE) };
-    let mut status = STATUS_INSUFFICIENT_RESOURCES;
-    if !irp.is_null() {
-        let mut event = core::mem::MaybeUninit::<KEVENT>::uninit();
-        let event_ptr = event.as_mut_ptr();
-        // SAFETY: storage for a KEVENT that lives until the wait ends.
-        unsafe { KeInitializeEvent(event_ptr, NotificationEvent, FALSE) };
-        // SAFETY: our new IRP; PnP IRPs start as STATUS_NOT_SUPPORTED.
-        unsafe { (*irp).IoStatus.Status = STATUS_NOT_SUPPORTED };
-        // SAFETY: our new IRP has at least one location.
-        let next = unsafe { IoGetNextIrpStackLocation(irp) };
-        // SAFETY: a valid stack location of our IRP.
-        let next = unsafe { &mut *next };
-        next.MajorFunction = IRP_MJ_PNP;
-        setup(next);
-        // SAFETY: the event outlives the completion (we wait below).
-        unsafe { IoSetCompletionRoutine(irp, Some(signal), event_ptr.cast(), true, true, true) };
-        // SAFETY: the IRP is set up for `target`.
-        let called = unsafe { IoCallDriver(target, irp) };
-        if called == STATUS_PENDING {
-            // SAFETY: PASSIVE_LEVEL; the event is initialised.
-            unsafe {
-                KeWaitForSingleObject(event_ptr.cast(), Executive, KernelMode, FALSE, null_mut())
-            };
-        }
-        // SAFETY: the completion routine kept the IRP for us.
-        status = unsafe { (*irp).IoStatus.Status };
-        // SAFETY: our IRP, completed and kept.
-        unsafe { IoFreeIrp(irp) };
-    }
+    // SAFETY: PASSIVE_LEVEL (caller); `target` is live and referenced; `setup`'s pointers live
+    // until this returns (caller).
+    let status = unsafe { nt_kernel::irp::send_pnp_and_wait(target, setup) }
+        .map_or(STATUS_INSUFFICIENT_RESOURCES, |result| result.Status);
     // SAFETY: drops the reference IoGetAttachedDeviceReference took.
     unsafe { ObfDereferenceObject(target.cast()) };
     status
@@ -713,16 +684,6 @@ unsafe fn usage_notification(
     } else {
         status
     }
-}
-
-unsafe extern "system" fn signal(
-    _device: *mut DEVICE_OBJECT,
-    _irp: *mut IRP,
-    context: PVOID,
-) -> NTSTATUS {
-    // SAFETY: `context` is the waiting caller's KEVENT.
-    unsafe { KeSetEvent(context.cast(), 0, FALSE) };
-    STATUS_MORE_PROCESSING_REQUIRED
 }
 
 /// IRP_MJ_PNP for a child PDO.

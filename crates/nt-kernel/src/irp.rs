@@ -133,13 +133,13 @@ pub unsafe fn IoCompleteRequest(irp: *mut IRP, priority_boost: CCHAR) {
     unsafe { IofCompleteRequest(irp, priority_boost) }
 }
 
-/// Completion routine of [`forward_and_wait`]: signals the waiting event and keeps the IRP.
+/// Completion routine of [`call_and_wait`]: signals the waiting event and keeps the IRP.
 unsafe extern "system" fn signal_completion(
     _device: *mut DEVICE_OBJECT,
     _irp: *mut IRP,
     context: PVOID,
 ) -> NTSTATUS {
-    // SAFETY: `context` is the KEVENT on the stack of `forward_and_wait`, which waits for this
+    // SAFETY: `context` is the KEVENT on the stack of `call_and_wait`, which waits for this
     // signal before returning.
     unsafe { KeSetEvent(context.cast(), 0, FALSE) };
     STATUS_MORE_PROCESSING_REQUIRED
@@ -152,12 +152,25 @@ unsafe extern "system" fn signal_completion(
 /// Called at PASSIVE_LEVEL from a dispatch routine that owns `irp`; `lower` is the device the
 /// caller is attached to.
 pub unsafe fn forward_and_wait(lower: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY: the caller owns `irp`.
+    unsafe { IoCopyCurrentIrpStackLocationToNext(irp) };
+    // SAFETY: forwarded caller guarantee; the next location is set up for `lower`.
+    unsafe { call_and_wait(lower, irp) };
+    // SAFETY: the completion routine returned STATUS_MORE_PROCESSING_REQUIRED, so the caller
+    // owns the IRP again.
+    unsafe { (*irp).IoStatus.Status }
+}
+
+/// Sends `irp`, whose next location is set up for `target`, and waits until it is completed
+/// there; the caller owns the IRP again afterwards.
+///
+/// # Safety
+/// PASSIVE_LEVEL; the caller owns `irp`; `target` is live.
+unsafe fn call_and_wait(target: *mut DEVICE_OBJECT, irp: *mut IRP) {
     let mut event = core::mem::MaybeUninit::<KEVENT>::uninit();
     let event_ptr = event.as_mut_ptr();
     // SAFETY: `event_ptr` is writable storage for a KEVENT living until the wait ends.
     unsafe { KeInitializeEvent(event_ptr, NotificationEvent, FALSE) };
-    // SAFETY: the caller owns `irp`.
-    unsafe { IoCopyCurrentIrpStackLocationToNext(irp) };
     // SAFETY: the event outlives the completion routine (we wait below).
     unsafe {
         IoSetCompletionRoutine(
@@ -169,8 +182,8 @@ pub unsafe fn forward_and_wait(lower: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTST
             true,
         )
     };
-    // SAFETY: `lower` is the device below the caller; the IRP is set up for it.
-    let status = unsafe { IoCallDriver(lower, irp) };
+    // SAFETY: `target` is live; the IRP is set up for it.
+    let status = unsafe { IoCallDriver(target, irp) };
     if status == STATUS_PENDING {
         // SAFETY: PASSIVE_LEVEL (caller guarantee); the event is initialised.
         unsafe {
@@ -183,9 +196,49 @@ pub unsafe fn forward_and_wait(lower: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTST
             )
         };
     }
-    // SAFETY: the completion routine returned STATUS_MORE_PROCESSING_REQUIRED, so the caller
-    // owns the IRP again.
-    unsafe { (*irp).IoStatus.Status }
+}
+
+/// Sends a PnP IRP of our own to `target` (the top of a stack) and waits for it: the IRP has one
+/// location per driver of the stack, starts as STATUS_NOT_SUPPORTED with no information (as
+/// the PnP rules require), its location is IRP_MJ_PNP with whatever `setup` fills in, and it is
+/// freed afterwards. Returns its final `IoStatus`, or `None` when no IRP could be allocated.
+///
+/// # Safety
+/// PASSIVE_LEVEL; `target` is a live, referenced device object; whatever `setup` points the IRP
+/// at lives until this returns.
+pub unsafe fn send_pnp_and_wait(
+    target: *mut DEVICE_OBJECT,
+    setup: impl FnOnce(&mut IO_STACK_LOCATION),
+) -> Option<IO_STATUS_BLOCK> {
+    // SAFETY: `target` is live (caller).
+    let stack_size = unsafe { (*target).StackSize };
+    // SAFETY: PASSIVE_LEVEL; an IRP with one location per driver of the stack.
+    let irp = unsafe { IoAllocateIrp(stack_size, FALSE) };
+    if irp.is_null() {
+        return None;
+    }
+    // SAFETY: the IRP is ours until it is sent.
+    unsafe {
+        (*irp).IoStatus = IO_STATUS_BLOCK {
+            Status: STATUS_NOT_SUPPORTED,
+            PointerHigh: 0,
+            Information: 0,
+        }
+    };
+    // SAFETY: the location the top driver will see (IoAllocateIrp leaves the current location
+    // past the last one).
+    let location = unsafe { IoGetNextIrpStackLocation(irp) };
+    // SAFETY: a location of the IRP we own, not yet seen by any driver.
+    let location = unsafe { &mut *location };
+    location.MajorFunction = IRP_MJ_PNP;
+    setup(location);
+    // SAFETY: PASSIVE_LEVEL, our IRP, set up for `target` (caller guarantees the rest).
+    unsafe { call_and_wait(target, irp) };
+    // SAFETY: the completion routine kept the IRP for us.
+    let result = unsafe { (*irp).IoStatus };
+    // SAFETY: allocated by IoAllocateIrp above, completed, not touched again.
+    unsafe { IoFreeIrp(irp) };
+    Some(result)
 }
 
 /// Passes the IRP to `lower` untouched.
